@@ -16,15 +16,20 @@
 
 pub mod apdu;
 pub mod bcd;
+pub mod carddata;
 pub mod config;
+pub mod cvm;
 pub mod dol;
+pub mod entry;
 pub mod money;
 pub mod oda;
+mod odaflow;
 pub mod outcome;
 pub mod pan;
 pub mod tags;
 pub mod tlv;
 pub mod transaction;
+pub mod tvr;
 
 pub use apdu::{CommandApdu, ResponseApdu, StatusWord};
 pub use config::{AidConfig, Start, TerminalConfig, TransactionInputs};
