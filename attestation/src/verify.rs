@@ -213,7 +213,7 @@ impl Verifier {
         }
 
         let binary = e.app_binary_sha256.to_ascii_lowercase();
-        if !self.allowed.iter().any(|a| *a == binary) {
+        if !self.allowed.contains(&binary) {
             return Err(Failure::new(
                 C::BinaryNotAllowed,
                 format!(
