@@ -4,6 +4,9 @@
 //! binaryfoo's own decoding (`*-out.txt`) is the oracle for the recovered
 //! fields.
 
+// Test helpers outside `#[test]` functions: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use kernel::dol;
 use kernel::oda::{
     self, static_data, CaKeyStore, CaPublicKey, CdaInput, OdaError, OdaInput, RevocationList,
