@@ -5,7 +5,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 use crate::cvn::Cvn;
-use crate::derive::{derive_icc_master_key, session_key};
+use crate::derive::{derive_icc_master_key_for, session_key};
 use crate::error::CryptoError;
 use crate::key::Key16;
 use crate::mac::mac_alg3;
@@ -95,7 +95,8 @@ pub fn ac_input(cvn: Cvn, get: &dyn Fn(u32) -> Option<Vec<u8>>) -> Result<Vec<u8
 }
 
 /// Computes the application cryptogram a card holding the key derived from
-/// `imk_ac` returns: ICC master key (option A), session key for `cvn`, then
+/// `imk_ac` returns: ICC master key ([`derive_icc_master_key_for`](crate::derive_icc_master_key_for)), session
+/// key for `cvn`, then
 /// ISO/IEC 9797-1 MAC algorithm 3 over `input` with the CVN's padding.
 ///
 /// `input` is normally [`ac_input`]'s output; `atc` and `un` must be the
@@ -109,7 +110,7 @@ pub fn generate_ac(
     un: [u8; 4],
     input: &[u8],
 ) -> Result<[u8; 8], CryptoError> {
-    let mut mk = derive_icc_master_key(imk_ac, pan_digits, psn)?;
+    let mut mk = derive_icc_master_key_for(cvn, imk_ac, pan_digits, psn)?;
     let mut sk = session_key(cvn, &mk, atc, un);
     let ac = mac_alg3(&sk, input, cvn.padding());
     mk.zeroize();

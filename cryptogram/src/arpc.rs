@@ -5,7 +5,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 use crate::cvn::{ArpcMethod, Cvn};
-use crate::derive::{derive_icc_master_key, session_key};
+use crate::derive::{derive_icc_master_key_for, session_key};
 use crate::error::CryptoError;
 use crate::key::Key16;
 use crate::mac::{mac_alg3, tdes_encrypt, Padding};
@@ -177,7 +177,7 @@ pub fn generate_arpc(
     if response.method() != cvn.arpc_method() {
         return Err(CryptoError::ArpcMethodMismatch { cvn });
     }
-    let mut mk = derive_icc_master_key(imk_ac, pan_digits, psn)?;
+    let mut mk = derive_icc_master_key_for(cvn, imk_ac, pan_digits, psn)?;
     let mut key = arpc_key(cvn, &mk, atc, un);
     let arpc = match response {
         IssuerResponse::Arc(arc) => Arpc::Method1(arpc_method1(&key, arqc, *arc)),

@@ -11,7 +11,7 @@ use crate::mac::Padding;
 /// | CVN | master key | AC session key | AC data (after the 10 EMV minimum tags) | padding | ARPC |
 /// |-----|------------|----------------|------------------------------------------|---------|------|
 /// | Visa 10 (`0A`) | option A | none: the ICC master key | CVR, IAD bytes 4-7 | method 1 | method 1, MK |
-/// | Visa 18 (`12`) | option A (= B for PAN <= 16 digits) | EMV common SK, R = ATC‖00..00 | whole IAD | method 2 | method 2, SK |
+/// | Visa 18 (`12`) | option B (= A for PAN <= 16 digits) | EMV common SK, R = ATC‖00..00 | whole IAD | method 2 | method 2, SK |
 /// | Mastercard 16 (`10`) | option A | Mastercard SKD, R = ATC‖0000‖UN | CVR, IAD bytes 3-8 | method 2 | method 1, MK |
 /// | Mastercard 17 (`11`) | option A | Mastercard SKD, R = ATC‖0000‖UN | CVR and counters | method 2 | method 1, MK |
 ///

@@ -10,31 +10,100 @@ use crate::mac::tdes_encrypt;
 /// Derives the ICC master key a card holds from the issuer master key,
 /// EMV 4.4 Book 2 A1.4.1 option A.
 ///
-/// X = the rightmost 16 digits of PAN‖PSN (left-padded with zeros when
-/// shorter), packed as 8 bytes BCD; Y = X XOR FF..FF; MK = TDES(IMK)[X] ‖
-/// TDES(IMK)[Y], with odd parity set on every byte.
+/// `X` = the rightmost 16 digits of PAN‖PSN (left-padded with zeros when
+/// shorter), packed as 8 bytes BCD; `Y` = `X` XOR `FF..FF`;
+/// `MK = TDES(IMK)[X] ‖ TDES(IMK)[Y]`, with odd parity set on every byte.
 ///
 /// `psn` is the raw value of tag 5F34 (n2, one BCD byte: `0x01` is PSN
 /// 01); cards without 5F34 use `0x00`. `pan_digits` is 8 to 19 ASCII
 /// digits without padding `F`.
 ///
-/// For PANs of more than 16 digits Visa CVN 18 specifies option B (a SHA-1
-/// of PAN‖PSN), which this crate does not implement; for 16 digits or
-/// fewer the two options are identical.
+/// Visa CVN 18 uses option B for PANs of more than 16 digits; see
+/// [`derive_icc_master_key_for`], which [`generate_ac`](crate::generate_ac)
+/// and the ARPC functions use.
 pub fn derive_icc_master_key(imk: &Key16, pan_digits: &str, psn: u8) -> Result<Key16, CryptoError> {
+    check_pan_psn(pan_digits, psn)?;
+    let digits = pan_digits
+        .bytes()
+        .map(|b| b.wrapping_sub(b'0'))
+        .chain([psn >> 4, psn & 0x0F]);
+    let count = pan_digits.len().wrapping_add(2);
+    Ok(option_a_from_digits(imk, digits, count))
+}
+
+/// EMV 4.4 Book 2 A1.4.2 option B, for PANs of more than 16 digits (for 16
+/// or fewer it is option A).
+///
+/// SHA-1 over PAN‖PSN in BCD (left-padded with one zero nibble to a whole
+/// number of bytes); the 16 digits of `X` are the hash's decimal nibbles in
+/// order, followed if too few by its nibbles A-F turned into 0-5; then as
+/// option A with that `X`.
+pub fn derive_icc_master_key_option_b(
+    imk: &Key16,
+    pan_digits: &str,
+    psn: u8,
+) -> Result<Key16, CryptoError> {
+    if pan_digits.len() <= 16 {
+        return derive_icc_master_key(imk, pan_digits, psn);
+    }
+    check_pan_psn(pan_digits, psn)?;
+    let mut nibbles: Vec<u8> = Vec::with_capacity(22);
+    if pan_digits.len() % 2 == 1 {
+        nibbles.push(0);
+    }
+    nibbles.extend(pan_digits.bytes().map(|b| b.wrapping_sub(b'0')));
+    nibbles.extend([psn >> 4, psn & 0x0F]);
+    let mut packed: Vec<u8> = nibbles
+        .chunks_exact(2)
+        .map(|pair| match pair {
+            [hi, lo] => (hi << 4) | lo,
+            _ => 0,
+        })
+        .collect();
+    let hash = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &packed);
+    packed.zeroize();
+    nibbles.zeroize();
+    let hash_nibbles = || hash.as_ref().iter().flat_map(|b| [b >> 4, b & 0x0F]);
+    let decimal = hash_nibbles().filter(|n| *n <= 9);
+    let letters = hash_nibbles()
+        .filter(|n| *n > 9)
+        .map(|n| n.wrapping_sub(10));
+    Ok(option_a_from_digits(imk, decimal.chain(letters), 16))
+}
+
+/// The ICC master key derivation `cvn` prescribes: option B for Visa CVN 18
+/// (identical to option A for PANs of 16 digits or fewer), option A for the
+/// others (pyemv 1.5.0 `pyemv/cvn.py`: `VisaCVN18` uses `derive_icc_mk_b`,
+/// the other classes `derive_icc_mk_a`).
+pub fn derive_icc_master_key_for(
+    cvn: Cvn,
+    imk: &Key16,
+    pan_digits: &str,
+    psn: u8,
+) -> Result<Key16, CryptoError> {
+    match cvn {
+        Cvn::Visa18 => derive_icc_master_key_option_b(imk, pan_digits, psn),
+        Cvn::Visa10 | Cvn::Mastercard16 | Cvn::Mastercard17 => {
+            derive_icc_master_key(imk, pan_digits, psn)
+        }
+    }
+}
+
+fn check_pan_psn(pan_digits: &str, psn: u8) -> Result<(), CryptoError> {
     if !(8..=19).contains(&pan_digits.len()) || !pan_digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(CryptoError::BadPan);
     }
     if psn >> 4 > 9 || psn & 0x0F > 9 {
         return Err(CryptoError::BadPsn(psn));
     }
-    // The 16 rightmost digits of PAN‖PSN as nibbles, right-aligned.
+    Ok(())
+}
+
+/// Option A's final steps: keep the rightmost 16 of `count` digits
+/// (left-padding with zeros when fewer), pack them as `X`, and encipher `X`
+/// and its complement under the IMK.
+fn option_a_from_digits(imk: &Key16, digits: impl Iterator<Item = u8>, count: usize) -> Key16 {
     let mut nibbles = [0u8; 16];
-    let digits = pan_digits
-        .bytes()
-        .map(|b| b.wrapping_sub(b'0'))
-        .chain([psn >> 4, psn & 0x0F]);
-    let count = pan_digits.len().wrapping_add(2);
     let skip = count.saturating_sub(16);
     let start = 16usize.saturating_sub(count);
     for (slot, digit) in nibbles.iter_mut().skip(start).zip(digits.skip(skip)) {
@@ -46,12 +115,13 @@ pub fn derive_icc_master_key(imk: &Key16, pan_digits: &str, psn: u8) -> Result<K
             *byte = (hi << 4) | lo;
         }
     }
-    let y = x.map(|b| !b);
+    let mut y = x.map(|b| !b);
     let mut mk = join(tdes_encrypt(imk, x), tdes_encrypt(imk, y));
     adjust_odd_parity(&mut mk);
     nibbles.zeroize();
     x.zeroize();
-    Ok(mk)
+    y.zeroize();
+    mk
 }
 
 /// The key the card MACs the AC data with, for one transaction.
@@ -155,6 +225,32 @@ mod tests {
         assert_ne!(
             derive_icc_master_key(&IMK, "9991234567890123456", 0x01).unwrap(),
             derive_icc_master_key(&IMK, "9991234567890123457", 0x01).unwrap()
+        );
+    }
+
+    #[test]
+    fn option_b_is_option_a_up_to_16_digits_and_checks_its_input() {
+        for pan in ["12345678", "476173900101001", "4761739001010010"] {
+            assert_eq!(
+                derive_icc_master_key_option_b(&IMK, pan, 0x01).unwrap(),
+                derive_icc_master_key(&IMK, pan, 0x01).unwrap()
+            );
+        }
+        assert_ne!(
+            derive_icc_master_key_option_b(&IMK, "47617390010100101", 0x01).unwrap(),
+            derive_icc_master_key(&IMK, "47617390010100101", 0x01).unwrap()
+        );
+        assert_eq!(
+            derive_icc_master_key_option_b(&IMK, "4761739001010010A", 0x01),
+            Err(CryptoError::BadPan)
+        );
+        assert_eq!(
+            derive_icc_master_key_option_b(&IMK, "47617390010100101", 0x1A),
+            Err(CryptoError::BadPsn(0x1A))
+        );
+        assert_eq!(
+            derive_icc_master_key_option_b(&IMK, "12345678901234567890", 0),
+            Err(CryptoError::BadPan)
         );
     }
 

@@ -5,7 +5,7 @@
 //! to check ARPCs; the acquirer's issuer simulator uses it to verify
 //! cryptograms and to answer with an ARPC. It covers Visa CVN 10 and 18 and
 //! Mastercard M/Chip CVN 16 and 17: ICC master key derivation (EMV Book 2
-//! A1.4.1 option A), session keys, the data each CVN MACs, ISO/IEC 9797-1
+//! A1.4.1 option A, and option B where Visa CVN 18 needs it), session keys, the data each CVN MACs, ISO/IEC 9797-1
 //! MAC algorithm 3 and ARPC methods 1 and 2. The sources of each algorithm
 //! are named on the item that implements it.
 //!
@@ -37,7 +37,9 @@ pub use arpc::{
     parse_issuer_authentication_data, verify_arpc, Arpc, IssuerResponse,
 };
 pub use cvn::{ArpcMethod, Cvn};
-pub use derive::{derive_icc_master_key, session_key};
+pub use derive::{
+    derive_icc_master_key, derive_icc_master_key_for, derive_icc_master_key_option_b, session_key,
+};
 pub use error::CryptoError;
 pub use key::{Key16, SecretKey};
 pub use mac::{mac_alg3, Padding};

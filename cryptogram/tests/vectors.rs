@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 
 use cryptogram::{
-    ac_input, arpc_key, arpc_method1, arpc_method2, derive_icc_master_key, generate_ac,
-    generate_arpc, issuer_authentication_data, mac_alg3, parse_issuer_authentication_data,
-    session_key, verify_ac, verify_arpc, Arpc, ArpcMethod, CryptoError, Cvn, IssuerResponse, Key16,
-    Padding, SecretKey,
+    ac_input, arpc_key, arpc_method1, arpc_method2, derive_icc_master_key,
+    derive_icc_master_key_for, derive_icc_master_key_option_b, generate_ac, generate_arpc,
+    issuer_authentication_data, mac_alg3, parse_issuer_authentication_data, session_key, verify_ac,
+    verify_arpc, Arpc, ArpcMethod, CryptoError, Cvn, IssuerResponse, Key16, Padding, SecretKey,
 };
 
 /// One vector line: `name=value` fields separated by spaces.
@@ -146,7 +146,24 @@ fn icc_master_key_known_answers_and_tampered_twins() {
     for v in &vectors {
         let imk = v.key("imk");
         let pan = v.str("pan");
-        let mk = derive_icc_master_key(&imk, pan, v.psn()).unwrap();
+        let option_b = v.has("option") && v.str("option") == "B";
+        let derive = |imk: &Key16, pan: &str, psn: u8| {
+            if option_b {
+                derive_icc_master_key_option_b(imk, pan, psn).unwrap()
+            } else {
+                derive_icc_master_key(imk, pan, psn).unwrap()
+            }
+        };
+        let mk = derive(&imk, pan, v.psn());
+        // Visa CVN 18 takes option B, the others option A.
+        assert_eq!(
+            derive_icc_master_key_for(Cvn::Visa18, &imk, pan, v.psn()).unwrap() == mk,
+            option_b || pan.len() <= 16
+        );
+        assert_eq!(
+            derive_icc_master_key_for(Cvn::Mastercard16, &imk, pan, v.psn()).unwrap() == mk,
+            !option_b || pan.len() <= 16
+        );
         let check = |mk: &Key16| {
             if v.has("mk") {
                 *mk == v.key("mk")
@@ -159,13 +176,13 @@ fn icc_master_key_known_answers_and_tampered_twins() {
         let mut last_digit_changed = pan.to_string();
         let last = last_digit_changed.pop().unwrap();
         last_digit_changed.push(if last == '9' { '0' } else { '9' });
-        let tampered = derive_icc_master_key(&imk, &last_digit_changed, v.psn()).unwrap();
+        let tampered = derive(&imk, &last_digit_changed, v.psn());
         assert!(!check(&tampered), "line {}", v.line);
-        let tampered = derive_icc_master_key(&imk, pan, v.psn() ^ 0x01).unwrap();
+        let tampered = derive(&imk, pan, v.psn() ^ 0x01);
         assert!(!check(&tampered), "line {}", v.line);
         let mut imk2 = imk;
         imk2[15] ^= 0x02;
-        let tampered = derive_icc_master_key(&imk2, pan, v.psn()).unwrap();
+        let tampered = derive(&imk2, pan, v.psn());
         assert!(!check(&tampered), "line {}", v.line);
     }
 }
