@@ -102,6 +102,16 @@ fn pan_digits(pan_cn: &[u8]) -> Result<String, OdaError> {
     Ok(digits.to_owned())
 }
 
+/// EMV Book 2 §11.2 allows only 3 and 65537 as issuer and ICC exponents;
+/// refusing others also bounds the cost of the RSA operations a card can
+/// make the terminal do.
+fn check_exponent(exponent: &[u8], what: &'static str) -> Result<(), OdaError> {
+    match exponent {
+        [3] | [1, 0, 1] => Ok(()),
+        _ => Err(OdaError::BadKey(what)),
+    }
+}
+
 /// Builds the public key from the certificate's key field and the
 /// remainder, after checking the lengths the certificate declares.
 fn assemble_key(
@@ -230,6 +240,10 @@ impl<'a> UnverifiedIssuerKey<'a> {
     ) -> Result<IssuerPublicKey, OdaError> {
         const WHAT: &str = "issuer";
         let today = Day::from_yymmdd(transaction_date)?;
+        check_exponent(
+            self.exponent,
+            "issuer public key exponent (9F32) is not 3 or 65537",
+        )?;
         if let Some(expiry) = ca.expiry {
             if Day::from_yymmdd(expiry)? < today {
                 return Err(OdaError::CaKeyExpired {
@@ -354,6 +368,10 @@ impl<'a> UnverifiedIccKey<'a> {
     ) -> Result<IccPublicKey, OdaError> {
         const WHAT: &str = "ICC";
         let today = Day::from_yymmdd(transaction_date)?;
+        check_exponent(
+            self.exponent,
+            "ICC public key exponent (9F47) is not 3 or 65537",
+        )?;
         let bytes = recover_as(
             "ICC certificate (9F46)",
             &issuer.modulus,
