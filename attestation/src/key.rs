@@ -149,6 +149,49 @@ impl SoftwareDeviceKey {
     }
 }
 
+/// DER-encodes a fixed-width ECDSA P-256 signature `r || s` (64 bytes) as
+/// `SEQUENCE { INTEGER r, INTEGER s }`. For [`DeviceKey`] implementations
+/// whose hardware returns `r` and `s` separately (TPM 2.0 `TPM2_Sign`).
+pub fn ecdsa_p256_der_from_fixed(rs: &[u8]) -> Result<Vec<u8>, AttestError> {
+    if rs.len() != 64 {
+        return Err(AttestError::Encoding(format!(
+            "a P-256 r||s signature is 64 bytes, got {}",
+            rs.len()
+        )));
+    }
+    let (r, s) = rs.split_at(32);
+    let mut body = der_unsigned_integer(r);
+    body.extend(der_unsigned_integer(s));
+    // At most 2 * (2 + 33) = 70 bytes, so the short length form always fits.
+    let len = u8::try_from(body.len()).map_err(|_| AttestError::Encoding("too long".into()))?;
+    let mut out = Vec::with_capacity(body.len() + 2);
+    out.push(0x30);
+    out.push(len);
+    out.extend(body);
+    Ok(out)
+}
+
+/// Minimal DER INTEGER for an unsigned big-endian value of at most 32
+/// bytes: leading zeros stripped, one zero added back if the top bit is
+/// set so it is not read as negative.
+fn der_unsigned_integer(x: &[u8]) -> Vec<u8> {
+    let first = x.iter().position(|&b| b != 0);
+    let digits = match first {
+        Some(i) => x.get(i..).unwrap_or_default(),
+        None => &[0u8][..],
+    };
+    let pad = digits.first().is_some_and(|b| b & 0x80 != 0);
+    let len = digits.len() + usize::from(pad);
+    let mut out = Vec::with_capacity(len + 2);
+    out.push(0x02);
+    out.push(u8::try_from(len).unwrap_or(u8::MAX));
+    if pad {
+        out.push(0);
+    }
+    out.extend_from_slice(digits);
+    out
+}
+
 pub(crate) fn fingerprint(public_key: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, public_key);
     hex::encode(digest.as_ref().get(..8).unwrap_or_default())
@@ -266,6 +309,33 @@ mod tests {
             assert!(!s.contains("pkcs8"));
         }
         assert!(dbg.contains(&k.fingerprint()));
+    }
+
+    #[test]
+    fn fixed_signature_converts_to_the_der_ring_verifies() {
+        let k = key();
+        let der = k.sign(b"msg").unwrap();
+        // Recover r||s from ring's DER, then round-trip it back.
+        let fixed = {
+            use ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &k.pkcs8, &k.rng)
+                .unwrap();
+            pair.sign(&k.rng, b"msg").unwrap().as_ref().to_vec()
+        };
+        let converted = ecdsa_p256_der_from_fixed(&fixed).unwrap();
+        let v = UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, k.public_key());
+        assert!(v.verify(b"msg", &der).is_ok());
+        assert!(v.verify(b"msg", &converted).is_ok());
+        assert!(v.verify(b"msg!", &converted).is_err());
+        assert!(ecdsa_p256_der_from_fixed(&fixed[..63]).is_err());
+    }
+
+    #[test]
+    fn der_integer_edge_cases() {
+        assert_eq!(der_unsigned_integer(&[0, 0, 1]), vec![2, 1, 1]);
+        assert_eq!(der_unsigned_integer(&[0x80]), vec![2, 2, 0, 0x80]);
+        assert_eq!(der_unsigned_integer(&[0, 0]), vec![2, 1, 0]);
+        assert_eq!(der_unsigned_integer(&[0x7f, 0xff]), vec![2, 2, 0x7f, 0xff]);
     }
 
     #[test]

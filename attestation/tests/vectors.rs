@@ -68,6 +68,8 @@ fn public_ecdsa_vectors_verify_and_their_tampered_twins_fail() {
     assert_eq!(vectors.len(), 3);
     for v in &vectors {
         let sig = der_signature(&v.r, &v.s);
+        let fixed: Vec<u8> = v.r.iter().chain(&v.s).copied().collect();
+        assert_eq!(attestation::ecdsa_p256_der_from_fixed(&fixed).unwrap(), sig);
         verify_request_signature(&v.public_key, v.msg.as_bytes(), &sig)
             .unwrap_or_else(|f| panic!("vector {:?}: {f}", v.msg));
 

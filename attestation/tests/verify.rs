@@ -486,6 +486,9 @@ fn token_round_trip_expiry_and_forgery() {
         .unwrap_err();
     assert_eq!(f.code, FailureCode::TokenInvalid);
 
+    let long = format!("{}{}", tok.token, "A".repeat(MAX_TOKEN_LEN));
+    let f = fx.verifier.check_token(&long, "T-0001", NOW).unwrap_err();
+    assert!(f.message.contains("too long"), "{}", f.message);
     for junk in [
         "",
         ".",
