@@ -132,7 +132,7 @@ pub fn recover_issuer_key(
         input.issuer_remainder,
         input.issuer_exponent,
     );
-    let mut last = OdaError::UnknownCaKey {
+    let mut first_error = OdaError::UnknownCaKey {
         rid: hex::encode_upper(input.rid),
         index: input.ca_index,
     };
@@ -144,13 +144,13 @@ pub fn recover_issuer_key(
         match unverified.verify(ca, input.pan_cn, input.transaction_date, revocations) {
             Ok(key) => return Ok(key),
             Err(e) => {
-                if matches!(last, OdaError::UnknownCaKey { .. }) {
-                    last = e;
+                if matches!(first_error, OdaError::UnknownCaKey { .. }) {
+                    first_error = e;
                 }
             }
         }
     }
-    Err(last)
+    Err(first_error)
 }
 
 /// Recovers the issuer key, then the ICC key (DDA, fDDA, CDA).
