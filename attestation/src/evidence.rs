@@ -80,7 +80,6 @@ pub struct Evidence {
     pub key_kind: KeyKind,
     /// Reasons behind the three platform flags, for monitoring and for
     /// the merchant message.
-    #[serde(default)]
     pub platform_signs: Vec<String>,
 }
 

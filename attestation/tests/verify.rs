@@ -577,3 +577,11 @@ fn collected_evidence_signs_and_verifies_against_its_own_binary() {
         .unwrap();
     assert_eq!(v.counter, 1);
 }
+
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Verifier>();
+    check::<SoftwareDeviceKey>();
+    check::<Box<dyn DeviceKey>>();
+}
