@@ -27,6 +27,7 @@ mod odaflow;
 pub mod outcome;
 pub mod pan;
 pub mod tags;
+pub mod testing;
 pub mod tlv;
 pub mod transaction;
 pub mod tvr;

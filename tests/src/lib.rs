@@ -1,1 +1,54 @@
-//! End-to-end tests across crates live in tests/tests/.
+//! Helpers for the end-to-end tests in `tests/tests/`: run the kernel
+//! against a virtual card and keep every exchange.
+
+use cardsim::{Profile, VirtualCard};
+use kernel::oda::CaKeyStore;
+use kernel::testing::{example_config, example_inputs};
+use kernel::{Outcome, ResponseApdu, Step, Transaction, TransactionInputs};
+
+/// One command and its answer.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub c: Vec<u8>,
+    pub r: Vec<u8>,
+}
+
+/// The result of a tap.
+#[derive(Debug)]
+pub struct Tap {
+    pub outcome: Outcome,
+    pub exchanges: Vec<Exchange>,
+}
+
+/// Runs one transaction of `minor` CNY units against the named built-in
+/// profile, trusting the card's test CA.
+pub fn tap(profile: &str, minor: u64) -> Result<Tap, String> {
+    let profile = Profile::builtin(profile).map_err(|e| e.to_string())?;
+    let mut card = VirtualCard::new(&profile).map_err(|e| e.to_string())?;
+    tap_card(&mut card, example_inputs(minor))
+}
+
+/// Runs one transaction against a card.
+pub fn tap_card(card: &mut VirtualCard, inputs: TransactionInputs) -> Result<Tap, String> {
+    let config = example_config(CaKeyStore::from_keys(vec![card.ca_public_key()]));
+    let (mut tx, mut step) = Transaction::start(config, inputs).map_err(|e| e.to_string())?;
+    let mut exchanges = Vec::new();
+    loop {
+        match step {
+            Step::Done(outcome) => return Ok(Tap { outcome: *outcome, exchanges }),
+            Step::Transmit(c) => {
+                if exchanges.len() > 100 {
+                    return Err("the kernel did not end".into());
+                }
+                let c = c.to_bytes();
+                let r = match card.transmit(&c) {
+                    Ok(r) => r,
+                    Err(_) => return Ok(Tap { outcome: tx.card_removed(), exchanges }),
+                };
+                exchanges.push(Exchange { c, r: r.clone() });
+                let r = ResponseApdu::parse(&r).map_err(|e| e.to_string())?;
+                step = tx.handle(r).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+}
