@@ -1,1 +1,117 @@
-//! placeholder
+//! SoftPOS acquiring backend: the HTTP service terminals sync to. It enrolls
+//! terminals under merchants, verifies their attestation and signed
+//! requests, runs an issuer simulator over the virtual cards' test keys,
+//! records authorizations, reversals, refunds, voids and offline advices,
+//! and settles and reports per merchant. Storage is SQLite (default, one
+//! file) or PostgreSQL, with one schema.
+//!
+//! It must never store, log or answer a clear PAN (only an HMAC token and
+//! masked digits), never accept a terminal request that is unsigned,
+//! unattested, replayed or under another MCC than the terminal's signed
+//! configuration, and never answer a client fault with a 500.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod attest;
+pub mod demo;
+pub mod error;
+pub mod issuer;
+pub mod keys;
+pub mod merchant;
+pub mod store;
+pub mod terminal;
+pub mod trust;
+pub mod util;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use api::{router, AppState, Policy, Shared};
+pub use store::Store;
+pub use util::Clock;
+
+/// How to run one acquirer.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite:PATH` or `postgres://...`.
+    pub database: String,
+    pub listen: SocketAddr,
+    pub admin_token: String,
+    pub policy: Policy,
+    pub attestation: attestation::Policy,
+    pub clock: Clock,
+}
+
+/// The attestation policy we start from: tight clocks and short tokens;
+/// binaries must be listed explicitly.
+pub fn default_attestation_policy(allowed_binaries: Vec<String>) -> attestation::Policy {
+    attestation::Policy {
+        allowed_binaries,
+        max_clock_skew_ms: 2 * 60_000,
+        challenge_ttl_ms: 2 * 60_000,
+        token_ttl_ms: 15 * 60_000,
+        allow_debugger: false,
+        allow_emulator: false,
+        allow_rooted: false,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("storage: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("keys: {0}")]
+    Keys(#[from] keys::KeyError),
+    #[error("listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the store and builds the shared state.
+pub async fn build_state(config: &Config) -> Result<Shared, StartError> {
+    let store = Store::open(&config.database).await?;
+    let keys = keys::AcquirerKeys::load_or_create(&store).await?;
+    let verifier = attestation::Verifier::new(config.attestation.clone(), &keys.token_secret);
+    Ok(Arc::new(AppState {
+        store,
+        keys,
+        clock: config.clock.clone(),
+        admin_token: config.admin_token.clone(),
+        policy: config.policy.clone(),
+        verifier,
+    }))
+}
+
+/// A running server: its address and the task serving it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: Shared,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds and serves in the background (port 0 picks a free port).
+pub async fn spawn(config: &Config) -> Result<Running, StartError> {
+    let state = build_state(config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let app = router(state.clone());
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(prune_nonces(state.clone()));
+    Ok(Running { addr, state, task })
+}
+
+/// Forgets request nonces older than twice the allowed request skew: a
+/// request that old is refused on its timestamp, so its nonce can go.
+async fn prune_nonces(state: Shared) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let cutoff = state.clock.now_ms().saturating_sub(state.policy.max_request_skew_ms.saturating_mul(2));
+        if let Err(e) = sqlx::query("DELETE FROM request_nonces WHERE at_ms < $1")
+            .bind(cutoff)
+            .execute(&state.store.pool)
+            .await
+        {
+            tracing::warn!(error = %e, "could not prune request nonces");
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Issuer simulator: holds test issuer master keys per PAN range, verifies
+//! application cryptograms with the `cryptogram` crate, applies simple
+//! issuer rules (blocked card, velocity, balance) and answers with an ARPC
+//! in tag 91. Card accounts are keyed by PAN token, never by PAN.
+
+use crate::api::Shared;
+use crate::error::{ApiError, ApiResult};
+use crate::keys::PanRef;
+use crate::store::col;
+use crate::terminal::IssuerRangeRequest;
+use cryptogram::{Cvn, IssuerResponse, Key16};
+use kernel::pan::Pan;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+use std::collections::BTreeMap;
+use zeroize::Zeroize;
+
+/// Largest field 55 accepted, in bytes (ISO 8583 field 55 is at most 255
+/// in most networks; we allow room for proprietary tags).
+pub const MAX_ICC_DATA: usize = 1024;
+/// Velocity window.
+const VELOCITY_WINDOW_MS: i64 = 10 * 60_000;
+
+/// The field 55 data of one payment, parsed and cross-checked.
+pub struct Icc {
+    pub tags: BTreeMap<u32, Vec<u8>>,
+    pub pan: Pan,
+    pub psn: u8,
+    pub atc: [u8; 2],
+    pub un: [u8; 4],
+    pub ac: [u8; 8],
+    /// Cryptogram Information Data: 0x80 ARQC, 0x40 TC, 0x00 AAC.
+    pub cid: Option<u8>,
+}
+
+fn fixed<const N: usize>(tags: &BTreeMap<u32, Vec<u8>>, tag: u32, name: &str) -> ApiResult<[u8; N]> {
+    tags.get(&tag)
+        .and_then(|v| <[u8; N]>::try_from(v.as_slice()).ok())
+        .ok_or_else(|| ApiError::unprocessable("invalid_icc_data", format!("icc_data needs tag {tag:X} ({name}) of {N} bytes")))
+}
+
+impl Icc {
+    /// Parses hex BER-TLV and checks it against the amount and currency the
+    /// terminal asserts in the request.
+    pub fn parse(hex_data: &str, amount_minor: u64, currency: u16) -> ApiResult<Icc> {
+        let bad = |m: String| ApiError::unprocessable("invalid_icc_data", m);
+        if hex_data.len() > MAX_ICC_DATA * 2 {
+            return Err(bad(format!("icc_data is longer than {MAX_ICC_DATA} bytes")));
+        }
+        let bytes = hex::decode(hex_data).map_err(|e| bad(format!("icc_data is not hex: {e}")))?;
+        let mut tags = BTreeMap::new();
+        kernel::tlv::walk(&bytes, &mut |tlv, _| {
+            if !tlv.tag.is_constructed() {
+                tags.insert(tlv.tag.value(), tlv.value.to_vec());
+            }
+        })
+        .map_err(|e| bad(format!("icc_data is not valid BER-TLV: {e}")))?;
+        let pan_cn = tags.get(&0x5A).ok_or_else(|| bad("icc_data needs tag 5A (PAN)".into()))?;
+        let pan = Pan::from_cn(pan_cn).map_err(|e| bad(format!("tag 5A: {e}")))?;
+        let psn = match tags.get(&0x5F34).map(Vec::as_slice) {
+            None => 0,
+            Some([b]) => kernel::bcd::decode_digits(&[*b]).and_then(|d| d.parse().ok()).unwrap_or(*b),
+            Some(_) => return Err(bad("tag 5F34 must be one byte".into())),
+        };
+        let amount: [u8; 6] = fixed(&tags, 0x9F02, "amount authorised")?;
+        let amount_digits = kernel::bcd::decode_digits(&amount).ok_or_else(|| bad("tag 9F02 is not BCD".into()))?;
+        if amount_digits.parse::<u64>().ok() != Some(amount_minor) {
+            return Err(ApiError::unprocessable("icc_data_mismatch", "amount in tag 9F02 differs from amount_minor"));
+        }
+        let cur: [u8; 2] = fixed(&tags, 0x5F2A, "currency")?;
+        let cur_ok = kernel::bcd::decode_digits(&cur).and_then(|d| d.parse::<u16>().ok()) == Some(currency);
+        if !cur_ok {
+            return Err(ApiError::unprocessable("icc_data_mismatch", "currency in tag 5F2A differs from currency"));
+        }
+        Ok(Icc {
+            psn,
+            atc: fixed(&tags, 0x9F36, "ATC")?,
+            un: fixed(&tags, 0x9F37, "unpredictable number")?,
+            ac: fixed(&tags, 0x9F26, "application cryptogram")?,
+            cid: tags.get(&0x9F27).and_then(|v| v.first().copied()),
+            pan,
+            tags,
+        })
+    }
+}
+
+/// The issuer's answer.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub approved: bool,
+    pub offline: bool,
+    /// ISO 8583 response code.
+    pub response_code: &'static str,
+    pub reason: String,
+    pub auth_code: Option<String>,
+    pub issuer_authentication_data: Option<Vec<u8>>,
+}
+
+impl Decision {
+    pub fn status(&self) -> &'static str {
+        match (self.approved, self.offline) {
+            (true, _) => "approved",
+            (false, false) => "declined",
+            (false, true) => "rejected",
+        }
+    }
+}
+
+pub fn parse_cvn(s: &str) -> Option<Cvn> {
+    Cvn::ALL.iter().copied().find(|c| {
+        let name = match c {
+            Cvn::Visa10 => "visa-10",
+            Cvn::Visa18 => "visa-18",
+            Cvn::Mastercard16 => "mastercard-16",
+            Cvn::Mastercard17 => "mastercard-17",
+        };
+        name.eq_ignore_ascii_case(s)
+    })
+}
+
+fn cvn_from_number(n: i64) -> Option<Cvn> {
+    Cvn::ALL.iter().copied().find(|c| i64::from(c.number()) == n)
+}
+
+pub async fn put_range(st: &Shared, req: &IssuerRangeRequest) -> ApiResult<()> {
+    if req.pan_prefix.is_empty() || req.pan_prefix.len() > 12 || !req.pan_prefix.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::unprocessable("invalid_pan_prefix", "pan_prefix must be 1 to 12 digits"));
+    }
+    let cvn = parse_cvn(&req.cvn).ok_or_else(|| ApiError::unprocessable("invalid_cvn", "cvn must be visa-10, visa-18, mastercard-16 or mastercard-17"))?;
+    let key = hex::decode(&req.imk_ac).ok().filter(|k| k.len() == 16).ok_or_else(|| ApiError::unprocessable("invalid_key", "imk_ac must be 16 bytes in hex"))?;
+    let balance = i64::try_from(req.default_balance_minor).map_err(|_| ApiError::unprocessable("invalid_amount", "balance too large"))?;
+    let mut tx = st.store.pool.begin().await?;
+    sqlx::query("DELETE FROM issuer_ranges WHERE pan_prefix = $1").bind(&req.pan_prefix).execute(&mut *tx).await?;
+    sqlx::query("INSERT INTO issuer_ranges (pan_prefix, cvn, imk_ac_hex, default_balance_minor, velocity_limit) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&req.pan_prefix)
+        .bind(i64::from(cvn.number()))
+        .bind(hex::encode(key))
+        .bind(balance)
+        .bind(i64::from(req.velocity_limit))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn put_card(st: &Shared, card: &PanRef, balance_minor: u64, blocked: bool) -> ApiResult<()> {
+    let balance = i64::try_from(balance_minor).map_err(|_| ApiError::unprocessable("invalid_amount", "balance too large"))?;
+    let mut tx = st.store.pool.begin().await?;
+    sqlx::query("DELETE FROM card_accounts WHERE pan_token = $1").bind(&card.token).execute(&mut *tx).await?;
+    sqlx::query("INSERT INTO card_accounts (pan_token, masked_pan, balance_minor, blocked) VALUES ($1, $2, $3, $4)")
+        .bind(&card.token)
+        .bind(card.masked.as_str())
+        .bind(balance)
+        .bind(i64::from(blocked))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn credit(tx: &mut Transaction<'_, Any>, pan_token: &str, amount: i64) -> ApiResult<()> {
+    sqlx::query("UPDATE card_accounts SET balance_minor = balance_minor + $1 WHERE pan_token = $2")
+        .bind(amount)
+        .bind(pan_token)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+struct Range {
+    cvn: Cvn,
+    imk: Key16,
+    default_balance: i64,
+    velocity_limit: i64,
+}
+
+impl Drop for Range {
+    fn drop(&mut self) {
+        self.imk.zeroize();
+    }
+}
+
+async fn find_range(tx: &mut Transaction<'_, Any>, pan: &Pan) -> ApiResult<Option<Range>> {
+    let rows: Vec<AnyRow> = sqlx::query("SELECT pan_prefix, cvn, imk_ac_hex, default_balance_minor, velocity_limit FROM issuer_ranges")
+        .fetch_all(&mut **tx)
+        .await?;
+    let digits = pan.expose_digits();
+    let mut best: Option<(usize, &AnyRow)> = None;
+    for r in &rows {
+        let prefix: String = col(r, "pan_prefix")?;
+        if digits.starts_with(&prefix) && best.is_none_or(|(n, _)| prefix.len() > n) {
+            best = Some((prefix.len(), r));
+        }
+    }
+    let Some((_, r)) = best else { return Ok(None) };
+    let mut key_hex: String = col(r, "imk_ac_hex")?;
+    let key = hex::decode(&key_hex).ok().and_then(|k| <Key16>::try_from(k.as_slice()).ok());
+    key_hex.zeroize();
+    let imk = key.ok_or_else(|| ApiError::internal("stored issuer key is not 16 bytes"))?;
+    let cvn = cvn_from_number(col(r, "cvn")?).ok_or_else(|| ApiError::internal("stored CVN unknown"))?;
+    Ok(Some(Range { cvn, imk, default_balance: col(r, "default_balance_minor")?, velocity_limit: col(r, "velocity_limit")? }))
+}
+
+fn arpc(range: &Range, icc: &Icc, approved: bool, response_code: &str) -> Option<Vec<u8>> {
+    let response = match range.cvn {
+        Cvn::Visa18 => IssuerResponse::Csu {
+            // Visa CSU byte 2 bit 8: approved.
+            csu: [0x00, if approved { 0x80 } else { 0x00 }, 0x00, 0x00],
+            prop_auth_data: Vec::new(),
+        },
+        _ => {
+            let b = response_code.as_bytes();
+            IssuerResponse::Arc([b.first().copied().unwrap_or(b'0'), b.get(1).copied().unwrap_or(b'5')])
+        }
+    };
+    cryptogram::generate_arpc(range.cvn, &range.imk, icc.pan.expose_digits(), icc.psn, icc.atc, icc.un, icc.ac, &response).ok()
+}
+
+/// Decides a purchase. `channel` is `online` (ARQC, answer with ARPC) or
+/// `offline` (an advice for a payment the card approved with a TC).
+pub async fn decide(_st: &Shared, tx: &mut Transaction<'_, Any>, icc: &Icc, card: &PanRef, channel: &str, now: i64) -> ApiResult<Decision> {
+    let offline = channel == "offline";
+    let decline = |code: &'static str, reason: String| Decision {
+        approved: false,
+        offline,
+        response_code: code,
+        reason,
+        auth_code: None,
+        issuer_authentication_data: None,
+    };
+    let Some(range) = find_range(tx, &icc.pan).await? else {
+        return Ok(decline("15", "no issuer for this card range".into()));
+    };
+    let get = |tag: u32| icc.tags.get(&tag).cloned();
+    let input = match cryptogram::ac_input(range.cvn, &get) {
+        Ok(i) => i,
+        Err(e) => return Ok(decline("30", format!("card data incomplete for the cryptogram: {e}"))),
+    };
+    let ok = cryptogram::verify_ac(range.cvn, &range.imk, icc.pan.expose_digits(), icc.psn, icc.atc, icc.un, &input, icc.ac).unwrap_or(false);
+    if !ok {
+        return Ok(decline("05", "application cryptogram does not verify (arqc_invalid)".into()));
+    }
+    let amount: i64 = kernel::bcd::decode_digits(icc.tags.get(&0x9F02).map(Vec::as_slice).unwrap_or_default())
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0);
+    // The account is created on first sight with the range's default
+    // balance, so virtual cards need no provisioning.
+    sqlx::query("INSERT INTO card_accounts (pan_token, masked_pan, balance_minor, blocked) VALUES ($1, $2, $3, 0) ON CONFLICT (pan_token) DO NOTHING")
+        .bind(&card.token)
+        .bind(card.masked.as_str())
+        .bind(range.default_balance)
+        .execute(&mut **tx)
+        .await?;
+    let acct: AnyRow = sqlx::query("SELECT balance_minor, blocked FROM card_accounts WHERE pan_token = $1")
+        .bind(&card.token)
+        .fetch_one(&mut **tx)
+        .await?;
+    let auth_code = Some(hex::encode_upper(crate::util::random_bytes::<3>()));
+    if offline {
+        // The card already approved it: record the debit even past the
+        // balance; an offline payment is not the issuer's to refuse.
+        sqlx::query("UPDATE card_accounts SET balance_minor = balance_minor - $1 WHERE pan_token = $2")
+            .bind(amount)
+            .bind(&card.token)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(Decision { approved: true, offline, response_code: "00", reason: "offline approval recorded".into(), auth_code: None, issuer_authentication_data: None });
+    }
+    let with_arpc = |mut d: Decision| {
+        d.issuer_authentication_data = arpc(&range, icc, d.approved, d.response_code);
+        d
+    };
+    if col::<i64>(&acct, "blocked")? != 0 {
+        return Ok(with_arpc(decline("62", "card is blocked by the issuer".into())));
+    }
+    if range.velocity_limit > 0 {
+        let row: AnyRow = sqlx::query("SELECT COUNT(*) AS n FROM payments WHERE pan_token = $1 AND status = 'approved' AND created_ms > $2")
+            .bind(&card.token)
+            .bind(now.saturating_sub(VELOCITY_WINDOW_MS))
+            .fetch_one(&mut **tx)
+            .await?;
+        if col::<i64>(&row, "n")? >= range.velocity_limit {
+            return Ok(with_arpc(decline("65", format!("more than {} approved payments on this card in 10 minutes", range.velocity_limit))));
+        }
+    }
+    let debited = sqlx::query("UPDATE card_accounts SET balance_minor = balance_minor - $1 WHERE pan_token = $2 AND balance_minor >= $1")
+        .bind(amount)
+        .bind(&card.token)
+        .execute(&mut **tx)
+        .await?;
+    if debited.rows_affected() != 1 {
+        return Ok(with_arpc(decline("51", "insufficient funds".into())));
+    }
+    Ok(with_arpc(Decision { approved: true, offline, response_code: "00", reason: "approved".into(), auth_code, issuer_authentication_data: None }))
+}

@@ -1,0 +1,98 @@
+//! `softpos-acquirer serve`: runs the acquiring backend.
+
+use acquirer::{default_attestation_policy, Clock, Config, Policy};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "softpos-acquirer", about = "SoftPOS acquiring backend")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the HTTP API.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8420")]
+        listen: SocketAddr,
+        /// `sqlite:PATH` (created on first start) or `postgres://user:pass@host/db`.
+        #[arg(long, default_value = "sqlite:softpos-acquirer.db")]
+        database: String,
+        /// Operator bearer token; also read from SOFTPOS_ADMIN_TOKEN. A
+        /// random one is made and printed if neither is given.
+        #[arg(long, env = "SOFTPOS_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
+        /// SHA-256 (hex) of an app binary allowed to attest; repeatable.
+        #[arg(long = "allow-binary")]
+        allow_binary: Vec<String>,
+        /// Accept evidence from emulators and virtual machines (test labs).
+        #[arg(long)]
+        allow_emulator: bool,
+        /// Seed a demo merchant, an activation code and the virtual cards'
+        /// issuer keys.
+        #[arg(long)]
+        demo: bool,
+        /// Card profiles to read issuer keys from in --demo.
+        #[arg(long, default_value = "cardsim/profiles")]
+        profiles: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let Cli { cmd } = Cli::parse();
+    let Cmd::Serve { listen, database, admin_token, allow_binary, allow_emulator, demo, profiles } = cmd;
+    let admin_token = admin_token.unwrap_or_else(|| {
+        let t = hex::encode(acquirer::util::random_bytes::<16>());
+        println!("operator token (pass as Authorization: Bearer ...): {t}");
+        t
+    });
+    let mut attestation = default_attestation_policy(allow_binary);
+    attestation.allow_emulator = allow_emulator;
+    if attestation.allowed_binaries.is_empty() {
+        println!("note: no --allow-binary given: no terminal can attest until one is allowed");
+    }
+    let config = Config { database, listen, admin_token, policy: Policy::default(), attestation, clock: Clock::System };
+    let running = match acquirer::spawn(&config).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("softpos-acquirer: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if demo {
+        match acquirer::demo::seed(&running.state, &profiles).await {
+            Ok(s) => {
+                println!("demo merchant: {} (merchant key {})", s.merchant_id, s.merchant_key);
+                println!("demo activation code: {}", s.activation_code);
+                for (prefix, cvn, _) in &s.ranges {
+                    println!("issuer range {prefix}* ({cvn})");
+                }
+            }
+            Err(e) => {
+                eprintln!("softpos-acquirer: demo seeding failed: {} ({})", e.message, e.code);
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    println!("softpos-acquirer listening on http://{}", running.addr);
+    tokio::select! {
+        r = running.task => {
+            if let Ok(Err(e)) | Err(e) = r.map_err(std::io::Error::other) {
+                eprintln!("softpos-acquirer: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+        _ = tokio::signal::ctrl_c() => println!("shutting down"),
+    }
+    std::process::ExitCode::SUCCESS
+}

@@ -1,0 +1,559 @@
+//! Terminal-facing endpoints (enrollment, attestation, payments) and the
+//! operator's views of terminals and the issuer simulator.
+
+use crate::api::{Admin, ApiJson, Shared};
+use crate::error::{ApiError, ApiResult};
+use crate::issuer::{self, Decision, Icc};
+use crate::merchant::{current_history_seq, load_merchant, normalise_code};
+use crate::store::{col, is_unique_violation};
+use crate::trust::{self, Attested, Terminal, TerminalConfig};
+use crate::util::{date_of_ms, new_id, sha256_hex};
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+
+/// Defaults written into a new terminal's configuration.
+const MAX_AMOUNT_MINOR: u64 = 1_000_000;
+const OFFLINE_LIMIT_MINOR: u64 = 5_000;
+/// Largest advice batch.
+pub const MAX_ADVICES: usize = 100;
+
+pub async fn acquirer_keys(State(st): State<Shared>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "keys": [{ "key_id": st.keys.key_id, "alg": "ES256",
+        "public_key": hex::encode(st.keys.public_key()) }] }))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SignedConfig {
+    pub config: TerminalConfig,
+    /// The exact bytes signed (UTF-8 JSON); verify these, then parse them.
+    pub config_json: String,
+    /// ECDSA P-256 SHA-256, ASN.1 DER, hex.
+    pub signature: String,
+    pub acquirer_key_id: String,
+}
+
+fn sign_config(st: &Shared, config: &TerminalConfig) -> ApiResult<SignedConfig> {
+    let config_json = serde_json::to_string(config).map_err(ApiError::internal)?;
+    let sig = st.keys.sign(config_json.as_bytes()).map_err(|_| ApiError::internal("signing failed"))?;
+    Ok(SignedConfig {
+        config: config.clone(),
+        config_json,
+        signature: hex::encode(sig),
+        acquirer_key_id: st.keys.key_id.clone(),
+    })
+}
+
+/// Re-signs every configuration of a merchant after an acknowledged MCC
+/// change, inside the change's transaction.
+pub async fn resign_configs(st: &Shared, tx: &mut Transaction<'_, Any>, merchant_id: &str, now: i64) -> ApiResult<()> {
+    let m = load_merchant(&mut **tx, merchant_id).await?;
+    let rows: Vec<AnyRow> = sqlx::query("SELECT id, config_json FROM terminals WHERE merchant_id = $1")
+        .bind(merchant_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    for r in rows {
+        let id: String = col(&r, "id")?;
+        let old: String = col(&r, "config_json")?;
+        let mut config: TerminalConfig = serde_json::from_str(&old).map_err(ApiError::internal)?;
+        config.mcc = m.mcc.clone();
+        config.issued_ms = now;
+        let signed = sign_config(st, &config)?;
+        sqlx::query("UPDATE terminals SET config_json = $1, config_sig_hex = $2 WHERE id = $3")
+            .bind(&signed.config_json)
+            .bind(&signed.signature)
+            .bind(&id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    pub activation_code: String,
+    /// Uncompressed SEC1 P-256 public key, hex (65 bytes).
+    pub public_key: String,
+    /// `software` or `tpm`: where the private key lives.
+    pub key_kind: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    pub terminal_id: String,
+    pub signed_config: SignedConfig,
+}
+
+pub async fn enroll(State(st): State<Shared>, ApiJson(req): ApiJson<EnrollRequest>) -> ApiResult<Json<EnrollResponse>> {
+    let pk = hex::decode(&req.public_key)
+        .ok()
+        .filter(|k| k.len() == 65 && k.first() == Some(&0x04))
+        .ok_or_else(|| ApiError::unprocessable("invalid_public_key", "public_key must be an uncompressed P-256 point in hex (65 bytes, 04...)"))?;
+    // ring offers no bare point check; a key that is not on the curve can
+    // never verify a signature, so the first signed request (the attestation
+    // challenge) fails for it and nothing is trusted before that.
+    if !matches!(req.key_kind.as_str(), "software" | "tpm") {
+        return Err(ApiError::unprocessable("invalid_key_kind", "key_kind must be software or tpm"));
+    }
+    let now = st.clock.now_ms();
+    let code_hash = sha256_hex(normalise_code(&req.activation_code).as_bytes());
+    let mut tx = st.store.pool.begin().await?;
+    // Single use: the update only succeeds for an unused, unexpired code.
+    let used = sqlx::query("UPDATE activation_codes SET used_ms = $1 WHERE code_hash = $2 AND used_ms IS NULL AND expires_ms > $1")
+        .bind(now)
+        .bind(&code_hash)
+        .execute(&mut *tx)
+        .await?;
+    if used.rows_affected() != 1 {
+        return Err(ApiError::forbidden("invalid_activation_code", "activation code is unknown, expired or already used; ask the acquirer for a new one"));
+    }
+    let row: AnyRow = sqlx::query("SELECT merchant_id FROM activation_codes WHERE code_hash = $1")
+        .bind(&code_hash)
+        .fetch_one(&mut *tx)
+        .await?;
+    let merchant_id: String = col(&row, "merchant_id")?;
+    let m = load_merchant(&mut *tx, &merchant_id).await?;
+    let terminal_id = format!("T{}", hex::encode_upper(crate::util::random_bytes::<6>()));
+    let config = TerminalConfig {
+        terminal_id: terminal_id.clone(),
+        merchant_id: m.id.clone(),
+        merchant_name: m.name.clone(),
+        mcc: m.mcc.clone(),
+        currency: m.currency,
+        max_amount_minor: MAX_AMOUNT_MINOR,
+        offline_limit_minor: OFFLINE_LIMIT_MINOR,
+        acquirer_key_id: st.keys.key_id.clone(),
+        acquirer_public_key: hex::encode(st.keys.public_key()),
+        issued_ms: now,
+    };
+    let signed = sign_config(&st, &config)?;
+    sqlx::query(
+        "INSERT INTO terminals (id, merchant_id, public_key_hex, key_kind, config_json, config_sig_hex, blocked, block_reason, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, NULL, $7)",
+    )
+    .bind(&terminal_id)
+    .bind(&m.id)
+    .bind(hex::encode(&pk))
+    .bind(&req.key_kind)
+    .bind(&signed.config_json)
+    .bind(&signed.signature)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(%terminal_id, merchant_id = %m.id, key_kind = %req.key_kind, "terminal enrolled");
+    Ok(Json(EnrollResponse { terminal_id, signed_config: signed }))
+}
+
+pub async fn terminal_config(State(st): State<Shared>, req: Attested<serde_json::Value>) -> ApiResult<Json<SignedConfig>> {
+    let _ = &req.body;
+    sign_config(&st, &req.terminal.config).map(Json)
+}
+
+pub async fn monitoring(State(st): State<Shared>, _: Admin, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    let t = trust::load_terminal(&st, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("unknown_terminal", "no such terminal"))?;
+    let rows: Vec<AnyRow> = sqlx::query("SELECT kind, code, message, at_ms FROM monitoring_events WHERE terminal_id = $1 ORDER BY at_ms, id")
+        .bind(&id)
+        .fetch_all(&st.store.pool)
+        .await?;
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    let mut events = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let kind: String = col(r, "kind")?;
+        *counts.entry(kind.clone()).or_default() += 1;
+        events.push(serde_json::json!({ "kind": kind, "code": col::<String>(r, "code")?,
+            "message": col::<String>(r, "message")?, "at_ms": col::<i64>(r, "at_ms")? }));
+    }
+    Ok(Json(serde_json::json!({ "terminal_id": t.id, "merchant_id": t.merchant_id,
+        "key_kind": t.key_kind, "blocked": t.blocked, "counts": counts, "events": events })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockRequest {
+    pub blocked: bool,
+    pub reason: String,
+}
+
+pub async fn block(State(st): State<Shared>, _: Admin, Path(id): Path<String>, ApiJson(req): ApiJson<BlockRequest>) -> ApiResult<Json<serde_json::Value>> {
+    let res = sqlx::query("UPDATE terminals SET blocked = $1, block_reason = $2 WHERE id = $3")
+        .bind(i64::from(req.blocked))
+        .bind(&req.reason)
+        .bind(&id)
+        .execute(&st.store.pool)
+        .await?;
+    if res.rows_affected() == 0 {
+        return Err(ApiError::not_found("unknown_terminal", "no such terminal"));
+    }
+    trust::record(&st, &id, if req.blocked { "blocked" } else { "unblocked" }, "operator", &req.reason).await;
+    Ok(Json(serde_json::json!({ "terminal_id": id, "blocked": req.blocked })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerRangeRequest {
+    /// PAN prefix (1 to 12 digits) this key covers; longest prefix wins.
+    pub pan_prefix: String,
+    /// `visa-10`, `visa-18`, `mastercard-16` or `mastercard-17`.
+    pub cvn: String,
+    /// Issuer master key for application cryptograms, 16 bytes hex. Test
+    /// keys only.
+    pub imk_ac: String,
+    pub default_balance_minor: u64,
+    /// Approved payments per card per 10 minutes; 0 for no limit.
+    pub velocity_limit: u32,
+}
+
+pub async fn add_issuer_range(State(st): State<Shared>, _: Admin, ApiJson(req): ApiJson<IssuerRangeRequest>) -> ApiResult<Json<serde_json::Value>> {
+    issuer::put_range(&st, &req).await?;
+    Ok(Json(serde_json::json!({ "pan_prefix": req.pan_prefix, "cvn": req.cvn })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardRequest {
+    /// Test card number; stored only as a token and masked digits.
+    pub pan: String,
+    pub balance_minor: u64,
+    pub blocked: bool,
+}
+
+pub async fn set_card(State(st): State<Shared>, _: Admin, ApiJson(req): ApiJson<CardRequest>) -> ApiResult<Json<serde_json::Value>> {
+    let pan = kernel::pan::Pan::parse(&req.pan).map_err(|e| ApiError::unprocessable("invalid_pan", e.to_string()))?;
+    let r = st.keys.pan_ref(&pan);
+    issuer::put_card(&st, &r, req.balance_minor, req.blocked).await?;
+    Ok(Json(serde_json::json!({ "masked_pan": r.masked, "balance_minor": req.balance_minor, "blocked": req.blocked })))
+}
+
+/// A card payment as the terminal sends it: the kernel's data record
+/// (field 55 tags) plus what the terminal asserts about the sale.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    /// Transaction sequence counter: the terminal's idempotency key.
+    pub tsc: u32,
+    pub mcc: String,
+    pub amount_minor: u64,
+    /// ISO 4217 numeric.
+    pub currency: u16,
+    /// BER-TLV, hex: the kernel's data record (5A, 5F34, 9F02, 5F2A, 9F26,
+    /// 9F27, 9F36, 9F37, 9F10, 82, 95, 9A, 9C, 9F1A, ...).
+    pub icc_data: String,
+}
+
+/// The answer to an authorization or advice, stored and replayed verbatim
+/// for a repeated request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PaymentResponse {
+    pub payment_id: String,
+    pub tsc: u32,
+    pub status: String,
+    pub approved: bool,
+    pub response_code: String,
+    pub reason: String,
+    pub auth_code: Option<String>,
+    /// Tag 91 value (ARPC and ARC or CSU), hex, for the card.
+    pub issuer_authentication_data: Option<String>,
+    pub masked_pan: String,
+}
+
+/// Refuses a payment whose MCC is not the terminal's: the jump code check.
+async fn check_mcc(st: &Shared, t: &Terminal, mcc: &str) -> ApiResult<()> {
+    if mcc == t.config.mcc {
+        return Ok(());
+    }
+    let msg = format!("MCC {mcc} is not this terminal's ({}); payments are accepted only under the MCC in its signed configuration", t.config.mcc);
+    trust::record(st, &t.id, "jump_code", "mcc_mismatch", &msg).await;
+    Err(ApiError::forbidden("mcc_mismatch", msg))
+}
+
+fn check_sale(t: &Terminal, req: &PaymentRequest) -> ApiResult<()> {
+    if req.currency != t.config.currency {
+        return Err(ApiError::unprocessable("currency_mismatch", format!("terminal is configured for currency {}", t.config.currency)));
+    }
+    if req.amount_minor == 0 || req.amount_minor > t.config.max_amount_minor {
+        return Err(ApiError::unprocessable("invalid_amount", format!("amount must be 1 to {} minor units", t.config.max_amount_minor)));
+    }
+    Ok(())
+}
+
+async fn stored_response(st: &Shared, terminal_id: &str, kind: &str, tsc: u32) -> ApiResult<Option<PaymentResponse>> {
+    let row: Option<AnyRow> = sqlx::query("SELECT response_json FROM payments WHERE terminal_id = $1 AND kind = $2 AND tsc = $3")
+        .bind(terminal_id)
+        .bind(kind)
+        .bind(i64::from(tsc))
+        .fetch_optional(&st.store.pool)
+        .await?;
+    match row {
+        Some(r) => {
+            let s: String = col(&r, "response_json")?;
+            Ok(Some(serde_json::from_str(&s).map_err(ApiError::internal)?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Runs one purchase (online or advice) through the issuer and stores it
+/// once: a repeat of (terminal, tsc) gets the stored answer.
+async fn process_purchase(st: &Shared, t: &Terminal, req: &PaymentRequest, channel: &str) -> ApiResult<PaymentResponse> {
+    if let Some(prev) = stored_response(st, &t.id, "purchase", req.tsc).await? {
+        return Ok(prev);
+    }
+    let icc = Icc::parse(&req.icc_data, req.amount_minor, req.currency)?;
+    let pan_ref = st.keys.pan_ref(&icc.pan);
+    let m = load_merchant(&st.store.pool, &t.merchant_id).await?;
+    let now = st.clock.now_ms();
+    let payment_id = new_id("pay");
+    let mut tx = st.store.pool.begin().await?;
+    let decision: Decision = issuer::decide(st, &mut tx, &icc, &pan_ref, channel, now).await?;
+    let resp = PaymentResponse {
+        payment_id: payment_id.clone(),
+        tsc: req.tsc,
+        status: decision.status().into(),
+        approved: decision.approved,
+        response_code: decision.response_code.into(),
+        reason: decision.reason.clone(),
+        auth_code: decision.auth_code.clone(),
+        issuer_authentication_data: decision.issuer_authentication_data.as_ref().map(hex::encode_upper),
+        masked_pan: pan_ref.masked.as_str().into(),
+    };
+    let history_seq = current_history_seq(&mut *tx, &m.id).await?;
+    let ins = sqlx::query(
+        "INSERT INTO payments (id, terminal_id, merchant_id, tsc, kind, channel, status, amount_minor, currency, mcc, fee_bps, history_seq, \
+         pan_token, masked_pan, response_code, reason, response_json, created_ms, business_date, settlement_id) \
+         VALUES ($1, $2, $3, $4, 'purchase', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, NULL)",
+    )
+    .bind(&payment_id)
+    .bind(&t.id)
+    .bind(&m.id)
+    .bind(i64::from(req.tsc))
+    .bind(channel)
+    .bind(decision.status())
+    .bind(i64::try_from(req.amount_minor).map_err(ApiError::internal)?)
+    .bind(i64::from(req.currency))
+    .bind(&req.mcc)
+    .bind(m.fee_bps)
+    .bind(history_seq)
+    .bind(&pan_ref.token)
+    .bind(pan_ref.masked.as_str())
+    .bind(decision.response_code)
+    .bind(&decision.reason)
+    .bind(serde_json::to_string(&resp).map_err(ApiError::internal)?)
+    .bind(now)
+    .bind(date_of_ms(now))
+    .execute(&mut *tx)
+    .await;
+    match ins {
+        Ok(_) => {
+            tx.commit().await?;
+            tracing::info!(terminal_id = %t.id, tsc = req.tsc, channel, status = %resp.status, code = %resp.response_code, masked_pan = %resp.masked_pan, "payment");
+            Ok(resp)
+        }
+        Err(e) if is_unique_violation(&e) => {
+            // A concurrent duplicate won: undo ours, answer with theirs.
+            drop(tx);
+            stored_response(st, &t.id, "purchase", req.tsc)
+                .await?
+                .ok_or_else(|| ApiError::internal("duplicate without stored response"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn authorize(State(st): State<Shared>, req: Attested<PaymentRequest>) -> ApiResult<Json<PaymentResponse>> {
+    check_mcc(&st, &req.terminal, &req.body.mcc).await?;
+    check_sale(&req.terminal, &req.body)?;
+    process_purchase(&st, &req.terminal, &req.body, "online").await.map(Json)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdviceBatch {
+    pub advices: Vec<PaymentRequest>,
+}
+
+pub async fn advices(State(st): State<Shared>, req: Attested<AdviceBatch>) -> ApiResult<Json<serde_json::Value>> {
+    let t = &req.terminal;
+    if req.body.advices.is_empty() || req.body.advices.len() > MAX_ADVICES {
+        return Err(ApiError::unprocessable("invalid_batch", format!("a batch holds 1 to {MAX_ADVICES} advices")));
+    }
+    // The whole batch is checked before any of it is stored, so a batch is
+    // either refused or processed, never half of each.
+    for a in &req.body.advices {
+        check_mcc(&st, t, &a.mcc).await?;
+        check_sale(t, a)?;
+        if a.amount_minor > t.config.offline_limit_minor {
+            return Err(ApiError::unprocessable("over_offline_limit", format!("advice tsc {} exceeds the offline limit of {} minor units", a.tsc, t.config.offline_limit_minor)));
+        }
+    }
+    let mut results = Vec::with_capacity(req.body.advices.len());
+    for a in &req.body.advices {
+        results.push(process_purchase(&st, t, a, "offline").await?);
+    }
+    Ok(Json(serde_json::json!({ "results": results })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReversalRequest {
+    /// The tsc of the authorization to reverse.
+    pub tsc: u32,
+    /// Why: `timeout`, `terminal_failure`, `card_removed`, ...
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoidRequest {
+    pub payment_id: String,
+}
+
+async fn cancel_payment(st: &Shared, t: &Terminal, where_sql: &str, key: &str, new_status: &str) -> ApiResult<serde_json::Value> {
+    let mut tx = st.store.pool.begin().await?;
+    let row: Option<AnyRow> = sqlx::query(&format!(
+        "SELECT id, status, channel, amount_minor, pan_token, settlement_id FROM payments WHERE terminal_id = $1 AND kind = 'purchase' AND {where_sql}"
+    ))
+    .bind(&t.id)
+    .bind(key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(r) = row else {
+        // A reversal for an authorization we never saw is answered as done:
+        // the terminal's goal (no money moved) holds.
+        return Ok(serde_json::json!({ "status": "not_found", "reversed": false,
+            "message": "no such payment from this terminal; nothing to reverse" }));
+    };
+    let id: String = col(&r, "id")?;
+    let status: String = col(&r, "status")?;
+    if status == "reversed" || status == "voided" {
+        return Ok(serde_json::json!({ "payment_id": id, "status": status, "reversed": true }));
+    }
+    if status != "approved" {
+        return Ok(serde_json::json!({ "payment_id": id, "status": status, "reversed": false,
+            "message": "payment was not approved; nothing to reverse" }));
+    }
+    if col::<Option<String>>(&r, "settlement_id")?.is_some() {
+        return Err(ApiError::conflict("already_settled", "payment is settled; refund it instead"));
+    }
+    let amount: i64 = col(&r, "amount_minor")?;
+    let token: String = col(&r, "pan_token")?;
+    sqlx::query("UPDATE payments SET status = $1 WHERE id = $2")
+        .bind(new_status)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    issuer::credit(&mut tx, &token, amount).await?;
+    tx.commit().await?;
+    Ok(serde_json::json!({ "payment_id": id, "status": new_status, "reversed": true }))
+}
+
+pub async fn reverse(State(st): State<Shared>, req: Attested<ReversalRequest>) -> ApiResult<Json<serde_json::Value>> {
+    tracing::info!(terminal_id = %req.terminal.id, tsc = req.body.tsc, reason = %req.body.reason, "reversal");
+    cancel_payment(&st, &req.terminal, "CAST(tsc AS TEXT) = $2", &req.body.tsc.to_string(), "reversed").await.map(Json)
+}
+
+pub async fn void(State(st): State<Shared>, req: Attested<VoidRequest>) -> ApiResult<Json<serde_json::Value>> {
+    cancel_payment(&st, &req.terminal, "id = $2", &req.body.payment_id, "voided").await.map(Json)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// The refund's own sequence counter (idempotency key).
+    pub tsc: u32,
+    pub original_payment_id: String,
+    pub amount_minor: u64,
+}
+
+pub async fn refund(State(st): State<Shared>, req: Attested<RefundRequest>) -> ApiResult<Json<PaymentResponse>> {
+    let t = &req.terminal;
+    let b = &req.body;
+    if let Some(prev) = stored_response(&st, &t.id, "refund", b.tsc).await? {
+        return Ok(Json(prev));
+    }
+    let now = st.clock.now_ms();
+    let mut tx = st.store.pool.begin().await?;
+    let row: Option<AnyRow> = sqlx::query(
+        "SELECT amount_minor, currency, mcc, pan_token, masked_pan, status FROM payments \
+         WHERE id = $1 AND merchant_id = $2 AND kind = 'purchase'",
+    )
+    .bind(&b.original_payment_id)
+    .bind(&t.merchant_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let r = row.ok_or_else(|| ApiError::not_found("unknown_payment", "no such payment for this merchant"))?;
+    if col::<String>(&r, "status")? != "approved" {
+        return Err(ApiError::conflict("not_refundable", "only an approved payment can be refunded"));
+    }
+    let original: i64 = col(&r, "amount_minor")?;
+    let refunded: Vec<AnyRow> = sqlx::query(
+        "SELECT amount_minor FROM payments WHERE kind = 'refund' AND status = 'approved' AND reason = $1",
+    )
+    .bind(format!("refund of {}", b.original_payment_id))
+    .fetch_all(&mut *tx)
+    .await?;
+    let already: i64 = refunded.iter().map(|r| col::<i64>(r, "amount_minor").unwrap_or(0)).sum();
+    let amount = i64::try_from(b.amount_minor).map_err(|_| ApiError::unprocessable("invalid_amount", "amount too large"))?;
+    if amount <= 0 || already.saturating_add(amount) > original {
+        return Err(ApiError::unprocessable("refund_exceeds_payment", format!("refunds would total more than the payment ({original}, {already} already refunded)")));
+    }
+    let token: String = col(&r, "pan_token")?;
+    let masked: String = col(&r, "masked_pan")?;
+    let m = load_merchant(&mut *tx, &t.merchant_id).await?;
+    let history_seq = current_history_seq(&mut *tx, &m.id).await?;
+    let payment_id = new_id("ref");
+    let reason = format!("refund of {}", b.original_payment_id);
+    let resp = PaymentResponse {
+        payment_id: payment_id.clone(),
+        tsc: b.tsc,
+        status: "approved".into(),
+        approved: true,
+        response_code: "00".into(),
+        reason: reason.clone(),
+        auth_code: None,
+        issuer_authentication_data: None,
+        masked_pan: masked.clone(),
+    };
+    issuer::credit(&mut tx, &token, amount).await?;
+    let ins = sqlx::query(
+        "INSERT INTO payments (id, terminal_id, merchant_id, tsc, kind, channel, status, amount_minor, currency, mcc, fee_bps, history_seq, \
+         pan_token, masked_pan, response_code, reason, response_json, created_ms, business_date, settlement_id) \
+         VALUES ($1, $2, $3, $4, 'refund', 'online', 'approved', $5, $6, $7, $8, $9, $10, $11, '00', $12, $13, $14, $15, NULL)",
+    )
+    .bind(&payment_id)
+    .bind(&t.id)
+    .bind(&m.id)
+    .bind(i64::from(b.tsc))
+    .bind(amount)
+    .bind(col::<i64>(&r, "currency")?)
+    .bind(col::<String>(&r, "mcc")?)
+    .bind(m.fee_bps)
+    .bind(history_seq)
+    .bind(&token)
+    .bind(&masked)
+    .bind(&reason)
+    .bind(serde_json::to_string(&resp).map_err(ApiError::internal)?)
+    .bind(now)
+    .bind(date_of_ms(now))
+    .execute(&mut *tx)
+    .await;
+    match ins {
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(Json(resp))
+        }
+        Err(e) if is_unique_violation(&e) => {
+            drop(tx);
+            stored_response(&st, &t.id, "refund", b.tsc)
+                .await?
+                .map(Json)
+                .ok_or_else(|| ApiError::internal("duplicate without stored response"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

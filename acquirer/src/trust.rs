@@ -1,0 +1,209 @@
+//! Terminal authentication, in one place: every terminal request is signed
+//! by the terminal's enrolled device key over method, path, body, timestamp
+//! and a single-use nonce (headers below), and all but the attestation calls
+//! carry a valid attestation token. Every refusal is answered with a reason
+//! code and recorded in monitoring against the terminal.
+//!
+//! Headers: `X-Terminal-Id`, `X-Timestamp-Ms`, `X-Nonce` (hex, 16 to 64
+//! bytes), `X-Signature` (hex, ECDSA P-256 SHA-256 ASN.1 DER over
+//! [`attestation::request_signing_bytes`] of method, path with query, body,
+//! timestamp and the nonce string) and, where a token is needed,
+//! `Authorization: Bearer <token>` (an [`attestation::Verifier`] token).
+
+use crate::api::{parse_json, read_body, Shared};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{col, is_unique_violation};
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+
+/// What the acquirer knows about an enrolled terminal.
+#[derive(Debug, Clone)]
+pub struct Terminal {
+    pub id: String,
+    pub merchant_id: String,
+    pub public_key: Vec<u8>,
+    pub key_kind: String,
+    pub config: TerminalConfig,
+    pub config_sha256: String,
+    pub blocked: bool,
+}
+
+/// The configuration the acquirer signs for a terminal. Its JSON encoding
+/// (fields in this order) is what the signature covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalConfig {
+    pub terminal_id: String,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub mcc: String,
+    /// ISO 4217 numeric.
+    pub currency: u16,
+    /// Largest single payment, minor units.
+    pub max_amount_minor: u64,
+    /// Largest payment the terminal may approve offline, minor units.
+    pub offline_limit_minor: u64,
+    pub acquirer_key_id: String,
+    /// Uncompressed SEC1 P-256 public key of the acquirer, hex.
+    pub acquirer_public_key: String,
+    pub issued_ms: i64,
+}
+
+/// SHA-256 (hex) of the exact configuration JSON the acquirer signed: what
+/// attestation evidence must name as `config_sha256`.
+pub fn config_sha256(config_json: &str) -> String {
+    crate::util::sha256_hex(config_json.as_bytes())
+}
+
+pub async fn load_terminal(state: &Shared, id: &str) -> ApiResult<Option<Terminal>> {
+    let row: Option<AnyRow> = sqlx::query(
+        "SELECT id, merchant_id, public_key_hex, key_kind, config_json, blocked \
+         FROM terminals WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&state.store.pool)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let config: String = col(&r, "config_json")?;
+    let pk: String = col(&r, "public_key_hex")?;
+    Ok(Some(Terminal {
+        id: col(&r, "id")?,
+        merchant_id: col(&r, "merchant_id")?,
+        public_key: hex::decode(pk).map_err(ApiError::internal)?,
+        key_kind: col(&r, "key_kind")?,
+        config: serde_json::from_str(&config).map_err(ApiError::internal)?,
+        config_sha256: config_sha256(&config),
+        blocked: col::<i64>(&r, "blocked")? != 0,
+    }))
+}
+
+/// Records a verdict or incident against a terminal. Monitoring must not
+/// turn a refusal into a 500, so a failure to record is only logged.
+pub async fn record(state: &Shared, terminal_id: &str, kind: &str, code: &str, message: &str) {
+    let res = sqlx::query(
+        "INSERT INTO monitoring_events (id, terminal_id, kind, code, message, at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(crate::util::new_id("evt"))
+    .bind(terminal_id)
+    .bind(kind)
+    .bind(code)
+    .bind(message)
+    .bind(state.clock.now_ms())
+    .execute(&state.store.pool)
+    .await;
+    if let Err(e) = res {
+        tracing::error!(terminal_id, kind, code, error = %e, "could not record monitoring event");
+    }
+    if kind != "attestation_ok" {
+        tracing::warn!(terminal_id, kind, code, message, "terminal request refused");
+    }
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> ApiResult<&'a str> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::unauthorized("signature_required", format!("missing header {name}")))
+}
+
+/// A request signed by an enrolled, unblocked terminal, with a fresh nonce.
+pub struct Signed<T> {
+    pub terminal: Terminal,
+    pub body: T,
+}
+
+/// A [`Signed`] request that also carries a valid attestation token.
+pub struct Attested<T> {
+    pub terminal: Terminal,
+    pub body: T,
+}
+
+async fn authenticate(req: Request, state: &Shared, need_token: bool) -> ApiResult<(Terminal, axum::body::Bytes)> {
+    let terminal_id = header(&req, "x-terminal-id")?.to_string();
+    let ts_ms: u64 = header(&req, "x-timestamp-ms")?
+        .parse()
+        .map_err(|_| ApiError::unauthorized("bad_timestamp", "X-Timestamp-Ms must be milliseconds since the epoch"))?;
+    let nonce = header(&req, "x-nonce")?.to_string();
+    if !(32..=128).contains(&nonce.len()) || hex::decode(&nonce).is_err() {
+        return Err(ApiError::unauthorized("bad_nonce", "X-Nonce must be 16 to 64 bytes in hex"));
+    }
+    let sig = hex::decode(header(&req, "x-signature")?)
+        .map_err(|_| ApiError::unauthorized("bad_signature", "X-Signature must be hex"))?;
+    let token = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let method = req.method().as_str().to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+
+    let Some(terminal) = load_terminal(state, &terminal_id).await? else {
+        return Err(ApiError::unauthorized("unknown_terminal", "no terminal is enrolled under this ID"));
+    };
+    let body = read_body(req).await?;
+    let refuse = |kind: &'static str, code: &'static str, msg: String| async move {
+        record(state, &terminal_id, kind, code, &msg).await;
+        ApiError::unauthorized(code, msg)
+    };
+    if terminal.blocked {
+        record(state, &terminal.id, "refused", "terminal_blocked", "request from a blocked terminal").await;
+        return Err(ApiError::forbidden(
+            "terminal_blocked",
+            "this terminal is blocked by the acquirer's monitoring; contact support",
+        ));
+    }
+    let msg = attestation::request_signing_bytes(&method, &path, &body, ts_ms, &nonce);
+    if let Err(f) = attestation::verify_request_signature(&terminal.public_key, &msg, &sig) {
+        return Err(refuse("tampered", f.code.as_str(), f.message).await);
+    }
+    let now = state.clock.now_ms();
+    let now_u = u64::try_from(now).unwrap_or(0);
+    let skew = u64::try_from(state.policy.max_request_skew_ms).unwrap_or(0);
+    if let Err(f) = attestation::check_request_time(ts_ms, now_u, skew) {
+        return Err(refuse("refused", f.code.as_str(), f.message).await);
+    }
+    if need_token {
+        let Some(token) = token else {
+            return Err(refuse("refused", "attestation_required", "request carries no attestation token; attest first".into()).await);
+        };
+        if let Err(f) = state.verifier.check_token(&token, &terminal.id, now_u) {
+            return Err(refuse("refused", f.code.as_str(), f.message).await);
+        }
+    }
+    // The nonce is spent only once the signature is known good, so a forger
+    // cannot burn a terminal's nonces.
+    let res = sqlx::query("INSERT INTO request_nonces (terminal_id, nonce, at_ms) VALUES ($1, $2, $3)")
+        .bind(&terminal.id)
+        .bind(nonce.to_ascii_lowercase())
+        .bind(now)
+        .execute(&state.store.pool)
+        .await;
+    match res {
+        Ok(_) => Ok((terminal, body)),
+        Err(e) if is_unique_violation(&e) => Err(refuse("replay", "replayed_request", "this request nonce was already used".into()).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest<Shared> for Signed<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &Shared) -> ApiResult<Self> {
+        let (terminal, body) = authenticate(req, state, false).await?;
+        Ok(Signed { terminal, body: parse_json(&body)? })
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest<Shared> for Attested<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &Shared) -> ApiResult<Self> {
+        let (terminal, body) = authenticate(req, state, true).await?;
+        Ok(Attested { terminal, body: parse_json(&body)? })
+    }
+}
+
