@@ -77,6 +77,6 @@ pub use request::{
     REQUEST_DOMAIN,
 };
 pub use verify::{
-    AttestationToken, Policy, TerminalState, TokenClaims, Verdict, Verifier, MAX_FIELD_LEN,
-    MAX_PLATFORM_SIGNS, MAX_TOKEN_LEN,
+    AttestationToken, Policy, TerminalState, TokenClaims, Verdict, Verifier, MAX_COUNTER,
+    MAX_FIELD_LEN, MAX_PLATFORM_SIGNS, MAX_TOKEN_LEN,
 };

@@ -19,6 +19,9 @@ use std::fmt;
 /// shorter; the bound keeps a hostile terminal from making us hash
 /// megabytes or store them in monitoring.
 pub const MAX_FIELD_LEN: usize = 256;
+/// Largest accepted evidence counter: `i64::MAX`, so it fits a signed
+/// 64-bit database column (PostgreSQL `BIGINT`) without wrapping.
+pub const MAX_COUNTER: u64 = i64::MAX as u64;
 /// Most platform signs accepted in one piece of evidence.
 pub const MAX_PLATFORM_SIGNS: usize = 16;
 /// Longest accepted token string.
@@ -177,7 +180,7 @@ impl Verifier {
             ));
         }
 
-        if e.nonce != challenge.nonce_hex() {
+        if !e.nonce.eq_ignore_ascii_case(&challenge.nonce_hex()) {
             return Err(Failure::new(
                 C::UnknownNonce,
                 "evidence answers a different challenge; request a new challenge and retry",
@@ -375,6 +378,12 @@ fn check_sizes(se: &SignedEvidence) -> Result<(), Failure> {
     let too_long = fields.iter().any(|f| f.len() > MAX_FIELD_LEN)
         || e.platform_signs.len() > MAX_PLATFORM_SIGNS
         || e.platform_signs.iter().any(|s| s.len() > MAX_FIELD_LEN);
+    if e.counter > MAX_COUNTER {
+        return Err(Failure::new(
+            FailureCode::MalformedEvidence,
+            "attestation counter is out of range; contact your acquirer's support",
+        ));
+    }
     if too_long {
         return Err(Failure::new(
             FailureCode::MalformedEvidence,

@@ -228,6 +228,10 @@ fn nonce_unknown_reused_and_expired() {
         .verify(&se, &fx.terminal, &other, false, NOW)
         .unwrap_err();
     assert_eq!(f.code, FailureCode::UnknownNonce);
+    // Hex case is not significant.
+    let mut e = fx.evidence();
+    e.nonce = e.nonce.to_uppercase();
+    assert!(fx.verify(&fx.signed(e)).is_ok());
 
     let f = fx
         .verifier
@@ -405,6 +409,8 @@ fn wrong_key_kind_and_wrong_terminal() {
 fn oversized_fields_are_malformed() {
     let fx = fixture();
     let f = fx.fail_with(|e| e.os_version = "x".repeat(MAX_FIELD_LEN + 1));
+    assert_eq!(f.code, FailureCode::MalformedEvidence);
+    let f = fx.fail_with(|e| e.counter = MAX_COUNTER + 1);
     assert_eq!(f.code, FailureCode::MalformedEvidence);
     let f = fx.fail_with(|e| e.platform_signs = vec!["s".into(); MAX_PLATFORM_SIGNS + 1]);
     assert_eq!(f.code, FailureCode::MalformedEvidence);
