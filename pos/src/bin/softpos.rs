@@ -1,0 +1,196 @@
+//! `softpos`: simulated taps, replay of recorded sessions, transcript
+//! import, the list of virtual cards.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use pos::qa::{self, ImportFormat};
+use pos::tap::{self, TapRequest};
+use pos::PosError;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "softpos", version, about = "SoftPOS tap-to-phone terminal: simulated taps and QA tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tap a virtual card and print the outcome, the data record and a trace.
+    Tap {
+        /// Built-in card profile (see `softpos cards`).
+        #[arg(long, default_value = "visa-cvn18")]
+        card: String,
+        /// Amount in minor units (2500 = 25.00).
+        #[arg(long, default_value_t = 2500)]
+        amount: u64,
+        /// ISO 4217 currency, alphabetic or numeric.
+        #[arg(long, default_value = "CNY")]
+        currency: String,
+        /// Write the tap as a softpos-card-session/1 file.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+        /// Keep the test card's PAN and track data in clear in the recording.
+        #[arg(long)]
+        keep_test_pan: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay recorded sessions (files, or directories searched for *.session.json).
+    Replay {
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+    },
+    /// Work with session files.
+    Session {
+        #[command(subcommand)]
+        command: SessionCommand,
+    },
+    /// List the built-in virtual cards.
+    Cards,
+}
+
+#[derive(Subcommand)]
+enum SessionCommand {
+    /// Convert another tool's transcript into a session file.
+    Import {
+        #[arg(long = "from", value_enum)]
+        from: From,
+        file: PathBuf,
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum From {
+    Binaryfoo,
+    Devnied,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Tap {
+            card,
+            amount,
+            currency,
+            record,
+            keep_test_pan,
+            json,
+        } => run_tap(
+            TapRequest {
+                card,
+                amount,
+                currency,
+                keep_test_pan,
+            },
+            record,
+            json,
+        ),
+        Command::Replay { paths } => run_replay(&paths),
+        Command::Session {
+            command: SessionCommand::Import { from, file, output },
+        } => run_import(from, &file, &output),
+        Command::Cards => run_cards(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("softpos: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run_tap(req: TapRequest, record: Option<PathBuf>, json: bool) -> Result<ExitCode, PosError> {
+    let result = tap::tap(&req, &pos::clock::Now::system())?;
+    if let Some(path) = &record {
+        write_file(path, &result.session.to_json_pretty())?;
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        let text = serde_json::to_string_pretty(&result)
+            .map_err(|e| PosError::Config(format!("JSON output: {e}")))?;
+        let _ = writeln!(out, "{text}");
+    } else {
+        let _ = write!(out, "{}", result.render());
+        if let Some(path) = &record {
+            let _ = writeln!(out, "\nRecorded to {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_replay(paths: &[PathBuf]) -> Result<ExitCode, PosError> {
+    let files = qa::collect_sessions(paths)?;
+    if files.is_empty() {
+        return Err(PosError::Usage("no *.session.json found".into()));
+    }
+    let mut out = std::io::stdout().lock();
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for f in &files {
+        match qa::replay_file(f) {
+            Ok(report) if report.passed() => {
+                passed += 1;
+                let _ = writeln!(out, "{}: {report}", f.display());
+            }
+            Ok(report) => {
+                failed += 1;
+                let _ = writeln!(out, "{}: {report}", f.display());
+            }
+            Err(why) => {
+                failed += 1;
+                let _ = writeln!(out, "{}: FAIL {why}", f.display());
+            }
+        }
+    }
+    let _ = writeln!(out, "{passed} passed, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn run_import(from: From, file: &std::path::Path, output: &std::path::Path) -> Result<ExitCode, PosError> {
+    let format = match from {
+        From::Binaryfoo => ImportFormat::Binaryfoo,
+        From::Devnied => ImportFormat::Devnied,
+    };
+    let session = qa::import_file(format, file)?;
+    write_file(output, &session.to_json_pretty())?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{} -> {}: {} ({} exchanges)",
+        file.display(),
+        output.display(),
+        session.title.as_deref().unwrap_or(""),
+        session.exchanges.len()
+    );
+    for n in &session.notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_cards() -> Result<ExitCode, PosError> {
+    let mut out = std::io::stdout().lock();
+    for name in cardsim::Profile::builtin_names() {
+        let description = cardsim::Profile::builtin(name)
+            .map(|p| p.description)
+            .unwrap_or_else(|e| format!("(unusable: {e})"));
+        let _ = writeln!(out, "{name:<26} {description}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_file(path: &std::path::Path, text: &str) -> Result<(), PosError> {
+    let mut text = text.to_string();
+    text.push('\n');
+    std::fs::write(path, text).map_err(|e| PosError::Io(format!("{}: {e}", path.display())))
+}

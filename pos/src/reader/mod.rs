@@ -1,0 +1,33 @@
+//! Transports: how command APDUs reach a card and answers come back.
+
+pub mod sim;
+
+use std::time::Duration;
+
+/// The card's answer and how long it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub bytes: Vec<u8>,
+    pub elapsed_ms: u64,
+}
+
+/// Why no answer came.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    #[error("card removed from the field")]
+    CardRemoved,
+    #[error("the card did not answer within {deadline_ms} ms")]
+    Timeout { deadline_ms: u64 },
+    #[error("reader failure: {0}")]
+    Reader(String),
+}
+
+/// A contactless reader with a card in (or leaving) its field.
+pub trait Transport {
+    /// The reader's name as a session's `reader` field records it
+    /// ("sim", "pcsc:ACS ACR122U", "nfc:pn532_uart:/dev/ttyUSB0").
+    fn name(&self) -> String;
+
+    /// Sends one command APDU and waits at most `deadline` for the answer.
+    fn transceive(&mut self, command: &[u8], deadline: Duration) -> Result<Reply, TransportError>;
+}
