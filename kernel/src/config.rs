@@ -3,7 +3,7 @@
 //! time, unpredictable numbers) is here, so a replay is exact.
 
 use crate::money::Amount;
-use crate::oda::CaKeyStore;
+use crate::oda::{CaKeyStore, RevocationList};
 use crate::tlv::Tag;
 use std::collections::BTreeMap;
 
@@ -34,6 +34,8 @@ pub struct TerminalConfig {
     /// Supported AIDs in the terminal's order of preference.
     pub aids: Vec<AidConfig>,
     pub ca_keys: CaKeyStore,
+    /// Issuer certificates the schemes have revoked.
+    pub revocations: RevocationList,
 }
 
 /// How the transcript starts (see the card-session spec's `start`).

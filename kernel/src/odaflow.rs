@@ -2,12 +2,11 @@
 //! of `oda`, and turning `oda`'s errors into reasons for the outcome.
 
 use crate::carddata::CardData;
-use crate::oda::CaKeyStore;
+use crate::oda::{CaKeyStore, RevocationList};
 use crate::tags::t;
 
 /// Everything ODA needs from the card, collected after the records.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // read once the ODA verifier lands
 pub struct Input {
     pub rid: [u8; 5],
     pub ca_index: u8,
@@ -85,25 +84,61 @@ pub fn ca_key_known(store: &CaKeyStore, card: &CardData) -> bool {
     }
 }
 
-/// A recovered, verified ICC public key.
-pub struct IccKey(());
+pub use crate::oda::IccPublicKey as IccKey;
 
-pub fn recover_icc_key(_store: &CaKeyStore, _input: &Input) -> Result<IccKey, String> {
-    Err("offline data authentication is not available yet".into())
+fn as_oda(input: &Input) -> crate::oda::OdaInput<'_> {
+    crate::oda::OdaInput {
+        rid: input.rid,
+        ca_index: input.ca_index,
+        issuer_cert: &input.issuer_cert,
+        issuer_remainder: &input.issuer_remainder,
+        issuer_exponent: &input.issuer_exponent,
+        icc_cert: &input.icc_cert,
+        icc_remainder: &input.icc_remainder,
+        icc_exponent: &input.icc_exponent,
+        pan_cn: &input.pan_cn,
+        static_data: &input.static_data,
+        transaction_date: input.date,
+    }
 }
 
-pub fn verify_dynamic(_key: &IccKey, _sdad: &[u8], _terminal_dynamic: &[u8]) -> Result<(), String> {
-    Err("offline data authentication is not available yet".into())
+/// Recovers the issuer key then the ICC key, checking both certificates.
+pub fn recover_icc_key(
+    store: &CaKeyStore,
+    revocations: &RevocationList,
+    input: &Input,
+) -> Result<IccKey, String> {
+    crate::oda::recover_icc_key(store, revocations, &as_oda(input)).map_err(|e| e.to_string())
 }
 
+/// DDA and fDDA: checks a format-05 SDAD over the terminal's dynamic data.
+pub fn verify_dynamic(key: &IccKey, sdad: &[u8], terminal_dynamic: &[u8]) -> Result<(), String> {
+    crate::oda::verify_dynamic(key, sdad, terminal_dynamic)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// CDA: checks the SDAD of a GENERATE AC answer and returns the
+/// Application Cryptogram it carries.
 pub fn verify_cda(
-    _key: &IccKey,
-    _sdad: &[u8],
-    _un: [u8; 4],
-    _pdol_data: &[u8],
-    _cdol1_data: &[u8],
-    _response_tlvs: &[u8],
-    _cid: u8,
+    key: &IccKey,
+    sdad: &[u8],
+    un: [u8; 4],
+    pdol_data: &[u8],
+    cdol1_data: &[u8],
+    response_tlvs: &[u8],
+    cid: u8,
 ) -> Result<[u8; 8], String> {
-    Err("offline data authentication is not available yet".into())
+    let input = crate::oda::CdaInput {
+        un,
+        pdol_data,
+        cdol1_data,
+        cdol2_data: &[],
+        response_tlvs_without_sdad: response_tlvs,
+        cid,
+        ac: None,
+    };
+    let data = crate::oda::verify_cda(key, sdad, &input).map_err(|e| e.to_string())?;
+    data.ac
+        .ok_or_else(|| "the signed data carries no Application Cryptogram".to_string())
 }

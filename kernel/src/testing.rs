@@ -60,15 +60,27 @@ pub fn example_aids() -> Vec<AidConfig> {
 
 /// The example terminal with the given CA keys.
 pub fn example_config(ca_keys: CaKeyStore) -> TerminalConfig {
-    TerminalConfig { tags: example_tags(), aids: example_aids(), ca_keys }
+    TerminalConfig {
+        tags: example_tags(),
+        aids: example_aids(),
+        ca_keys,
+        revocations: Default::default(),
+    }
 }
 
 /// A purchase of `minor` units of CNY on 23 November 2026.
 pub fn example_inputs(minor: u64) -> TransactionInputs {
-    let cny = Currency { numeric: 156, alpha: "CNY", exponent: 2 };
+    let cny = Currency {
+        numeric: 156,
+        alpha: "CNY",
+        exponent: 2,
+    };
     TransactionInputs {
         tx_type: 0x00,
-        amount: Amount { minor: minor.min(crate::money::MAX_EMV_AMOUNT), currency: cny },
+        amount: Amount {
+            minor: minor.min(crate::money::MAX_EMV_AMOUNT),
+            currency: cny,
+        },
         amount_other: 0,
         date: [0x26, 0x11, 0x23],
         time: [0x10, 0x15, 0x00],

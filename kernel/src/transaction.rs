@@ -667,18 +667,15 @@ impl Transaction {
     fn verify_fdda(&self) -> Result<(), String> {
         let sdad = self.card.get(t::SDAD).ok_or("SDAD (9F4B) missing")?;
         let input = self.oda_input()?;
-        let key = odaflow::recover_icc_key(&self.config.ca_keys, &input)?;
+        let key = odaflow::recover_icc_key(&self.config.ca_keys, &self.config.revocations, &input)?;
         let un = self.un().map_err(|e| e.to_string())?;
-        let mut dynamic = Vec::with_capacity(20);
-        dynamic.extend_from_slice(&un);
-        dynamic.extend_from_slice(&self.inputs.amount.to_bcd());
-        dynamic.extend_from_slice(&self.inputs.amount.currency.to_bcd());
-        if let Some(card_auth) = self.card.get(t::CARD_AUTH_DATA) {
-            dynamic.extend_from_slice(card_auth);
-        }
-        odaflow::verify_dynamic(&key, sdad, &dynamic)?;
-        // Book C-3: the card's UN inside 9F69 must be the reader's.
-        Ok(())
+        let dynamic = crate::oda::fdda_terminal_data(
+            un,
+            self.inputs.amount.to_bcd(),
+            self.inputs.amount.currency.to_bcd(),
+            self.card.get(t::CARD_AUTH_DATA),
+        );
+        odaflow::verify_dynamic(&key, sdad, &dynamic)
     }
 
     // ----- Kernel 2 (M/Chip) -------------------------------------------
@@ -735,7 +732,9 @@ impl Transaction {
             } else {
                 cda = true;
             }
-            self.tvr.oda = Some((OdaMethod::Cda, false));
+            if !cda {
+                self.tvr.oda = Some((OdaMethod::Cda, false));
+            }
         } else {
             self.tvr.set(tvr::ODA_NOT_PERFORMED);
         }
@@ -992,7 +991,7 @@ impl Transaction {
             .get(&t::SDAD)
             .ok_or("the card sent no SDAD (9F4B) for CDA")?;
         let input = self.oda_input()?;
-        let key = odaflow::recover_icc_key(&self.config.ca_keys, &input)?;
+        let key = odaflow::recover_icc_key(&self.config.ca_keys, &self.config.revocations, &input)?;
         let un = self.un().map_err(|e| e.to_string())?;
         odaflow::verify_cda(
             &key,

@@ -12,17 +12,17 @@ fn answer() -> impl Strategy<Value = Vec<u8>> {
         proptest::collection::vec(any::<u8>(), 0..64),
         // Templates the kernel expects, with random content.
         proptest::collection::vec(any::<u8>(), 0..60).prop_map(|v| {
-            let mut out = vec![0x6F, v.len() as u8];
+            let mut out = vec![0x6F, u8::try_from(v.len()).unwrap_or(u8::MAX)];
             out.extend(v);
             out
         }),
         proptest::collection::vec(any::<u8>(), 0..60).prop_map(|v| {
-            let mut out = vec![0x77, v.len() as u8];
+            let mut out = vec![0x77, u8::try_from(v.len()).unwrap_or(u8::MAX)];
             out.extend(v);
             out
         }),
         proptest::collection::vec(any::<u8>(), 0..60).prop_map(|v| {
-            let mut out = vec![0x70, v.len() as u8];
+            let mut out = vec![0x70, u8::try_from(v.len()).unwrap_or(u8::MAX)];
             out.extend(v);
             out
         }),

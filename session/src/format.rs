@@ -313,11 +313,7 @@ impl Session {
 impl TerminalSpec {
     /// The kernel's terminal configuration.
     pub fn to_config(&self) -> Result<TerminalConfig, SessionError> {
-        let tags = self
-            .tags
-            .iter()
-            .map(|(k, v)| (k.0, v.0.clone()))
-            .collect();
+        let tags = self.tags.iter().map(|(k, v)| (k.0, v.0.clone())).collect();
         let mut aids = Vec::with_capacity(self.aids.len());
         for (i, a) in self.aids.iter().enumerate() {
             let tac = |name: &str, v: &Option<Hex>| -> Result<Option<[u8; 5]>, SessionError> {
@@ -482,7 +478,6 @@ fn one_of(field: &str, value: Option<&str>, allowed: &[&str]) -> Result<(), Sess
 }
 
 fn array<const N: usize>(field: &str, h: &Hex) -> Result<[u8; N], SessionError> {
-    <[u8; N]>::try_from(h.0.as_slice()).map_err(|_| {
-        SessionError::new(field, format!("expected {N} byte(s), found {}", h.0.len()))
-    })
+    <[u8; N]>::try_from(h.0.as_slice())
+        .map_err(|_| SessionError::new(field, format!("expected {N} byte(s), found {}", h.0.len())))
 }
