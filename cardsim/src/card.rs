@@ -223,7 +223,11 @@ impl VirtualCard {
         put(&mut r1, 0x5F24, &p.expiry);
         put(&mut r1, 0x5F25, &p.effective);
         put(&mut r1, 0x5F28, &p.issuer_country);
-        put(&mut r1, 0x5F34, &[p.psn]);
+        // qVSDC cards give the PSN in the GPO answer; Book 3 forbids sending
+        // a primitive object twice, so the record leaves it out.
+        if !p.kind.is_qvsdc() {
+            put(&mut r1, 0x5F34, &[p.psn]);
+        }
         put(&mut r1, 0x9F07, &[0xFF, 0x00]);
         put(&mut r1, 0x9F42, &p.application_currency);
         put(&mut r1, 0x9F0D, &p.iac_default);
