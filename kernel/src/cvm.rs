@@ -40,19 +40,22 @@ pub fn kernel3(
         if !cvm_required {
             return CvmDecision::Selected(Cvm::NoCvm);
         }
-        return CvmDecision::Failed(
-            "the amount needs cardholder verification and the card asks for none the reader can do"
-                .into(),
-        );
+        if ctq[0] & 0xC0 != 0 {
+            return CvmDecision::Failed(
+                "the card asks for a CVM the reader cannot perform".into(),
+            );
+        }
     }
     if !cvm_required {
         return CvmDecision::Selected(Cvm::NoCvm);
     }
-    if signature_supported {
-        return CvmDecision::Selected(Cvm::Signature);
-    }
+    // The reader needs a CVM and the card expressed no wish: online PIN
+    // when going online, else signature (Book C-3 §5.7).
     if online_pin_supported && online {
         return CvmDecision::Selected(Cvm::OnlinePin);
+    }
+    if signature_supported {
+        return CvmDecision::Selected(Cvm::Signature);
     }
     CvmDecision::Failed("the amount needs cardholder verification and none is available".into())
 }
@@ -265,10 +268,11 @@ mod tests {
             kernel3(true, ttq, Some([0x40, 0x00]), true),
             CvmDecision::Selected(Cvm::Signature)
         );
-        assert!(matches!(
-            kernel3(true, ttq, Some([0x00, 0x00]), true),
-            CvmDecision::Failed(_)
-        ));
+        // CVM needed, card silent: online PIN when online, else signature.
+        assert_eq!(kernel3(true, ttq, Some([0x00, 0x00]), true), CvmDecision::Selected(Cvm::OnlinePin));
+        assert_eq!(kernel3(true, ttq, Some([0x00, 0x00]), false), CvmDecision::Selected(Cvm::Signature));
+        // Signature asked, reader without signature and offline.
+        assert!(matches!(kernel3(true, [0x04, 0x40, 0, 0], Some([0x40, 0]), false), CvmDecision::Failed(_)));
         assert!(matches!(
             kernel3(true, [0, 0x40, 0, 0], None, true),
             CvmDecision::Failed(_)

@@ -4,7 +4,7 @@
 use cardsim::{Profile, VirtualCard};
 use kernel::oda::CaKeyStore;
 use kernel::testing::{example_config, example_inputs};
-use kernel::{Outcome, ResponseApdu, Step, Transaction, TransactionInputs};
+use kernel::{Outcome, ResponseApdu, Step, TerminalConfig, Transaction, TransactionInputs};
 
 /// One command and its answer.
 #[derive(Debug, Clone)]
@@ -23,19 +23,53 @@ pub struct Tap {
 /// Runs one transaction of `minor` CNY units against the named built-in
 /// profile, trusting the card's test CA.
 pub fn tap(profile: &str, minor: u64) -> Result<Tap, String> {
+    tap_with(profile, minor, Terminal::OnlineOnly)
+}
+
+/// The two terminals the tests use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Terminal {
+    /// The spec example: floor limit 0, every payment goes online.
+    OnlineOnly,
+    /// Floor limit 200.00: small payments may be approved offline.
+    OfflineCapable,
+}
+
+/// Runs one transaction against a named profile on the given terminal.
+pub fn tap_with(profile: &str, minor: u64, terminal: Terminal) -> Result<Tap, String> {
     let profile = Profile::builtin(profile).map_err(|e| e.to_string())?;
     let mut card = VirtualCard::new(&profile).map_err(|e| e.to_string())?;
-    tap_card(&mut card, example_inputs(minor))
+    tap_card(&mut card, example_inputs(minor), terminal)
+}
+
+/// The terminal configuration for `terminal`, trusting `card`'s test CA.
+pub fn config_for(card: &VirtualCard, terminal: Terminal) -> TerminalConfig {
+    let mut config = example_config(CaKeyStore::from_keys(vec![card.ca_public_key()]));
+    if terminal == Terminal::OfflineCapable {
+        for aid in &mut config.aids {
+            aid.floor_limit = Some(20_000);
+        }
+    }
+    config
 }
 
 /// Runs one transaction against a card.
-pub fn tap_card(card: &mut VirtualCard, inputs: TransactionInputs) -> Result<Tap, String> {
-    let config = example_config(CaKeyStore::from_keys(vec![card.ca_public_key()]));
+pub fn tap_card(
+    card: &mut VirtualCard,
+    inputs: TransactionInputs,
+    terminal: Terminal,
+) -> Result<Tap, String> {
+    let config = config_for(card, terminal);
     let (mut tx, mut step) = Transaction::start(config, inputs).map_err(|e| e.to_string())?;
     let mut exchanges = Vec::new();
     loop {
         match step {
-            Step::Done(outcome) => return Ok(Tap { outcome: *outcome, exchanges }),
+            Step::Done(outcome) => {
+                return Ok(Tap {
+                    outcome: *outcome,
+                    exchanges,
+                })
+            }
             Step::Transmit(c) => {
                 if exchanges.len() > 100 {
                     return Err("the kernel did not end".into());
@@ -43,7 +77,12 @@ pub fn tap_card(card: &mut VirtualCard, inputs: TransactionInputs) -> Result<Tap
                 let c = c.to_bytes();
                 let r = match card.transmit(&c) {
                     Ok(r) => r,
-                    Err(_) => return Ok(Tap { outcome: tx.card_removed(), exchanges }),
+                    Err(_) => {
+                        return Ok(Tap {
+                            outcome: tx.card_removed(),
+                            exchanges,
+                        })
+                    }
                 };
                 exchanges.push(Exchange { c, r: r.clone() });
                 let r = ResponseApdu::parse(&r).map_err(|e| e.to_string())?;

@@ -1,0 +1,329 @@
+//! The kernel against every virtual card: the outcome, CVM and ODA result
+//! each profile must produce, and cryptograms an issuer can recompute.
+
+use kernel::tags::t;
+use kernel::{Cvm, OdaStatus, OutcomeKind};
+use softpos_tests::{tap_with, Terminal};
+
+use Cvm::{Cdcvm, NoCvm, OnlinePin, Signature};
+use OdaStatus::{Failed, NotPerformed, Passed};
+use OutcomeKind::*;
+use Terminal::{OfflineCapable, OnlineOnly};
+
+/// (profile, amount in fen, terminal, outcome, CVM, ODA).
+const CASES: &[(&str, u64, Terminal, OutcomeKind, Cvm, OdaStatus)] = &[
+    // Visa qVSDC (kernel 3).
+    (
+        "visa-cvn18",
+        1500,
+        OnlineOnly,
+        OnlineRequest,
+        NoCvm,
+        NotPerformed,
+    ),
+    (
+        "visa-cvn18",
+        50000,
+        OnlineOnly,
+        OnlineRequest,
+        OnlinePin,
+        NotPerformed,
+    ),
+    (
+        "visa-cvn10",
+        1500,
+        OnlineOnly,
+        OnlineRequest,
+        NoCvm,
+        NotPerformed,
+    ),
+    (
+        "visa-offline",
+        1500,
+        OfflineCapable,
+        Approved,
+        NoCvm,
+        Passed,
+    ),
+    (
+        "visa-offline",
+        1500,
+        OnlineOnly,
+        OnlineRequest,
+        NoCvm,
+        NotPerformed,
+    ),
+    (
+        "visa-cdcvm",
+        50000,
+        OnlineOnly,
+        OnlineRequest,
+        Cdcvm,
+        NotPerformed,
+    ),
+    (
+        "visa-online-pin",
+        50000,
+        OnlineOnly,
+        OnlineRequest,
+        OnlinePin,
+        NotPerformed,
+    ),
+    (
+        "visa-signature",
+        50000,
+        OnlineOnly,
+        OnlineRequest,
+        Signature,
+        NotPerformed,
+    ),
+    (
+        "visa-decline",
+        1500,
+        OnlineOnly,
+        Declined,
+        NoCvm,
+        NotPerformed,
+    ),
+    // fDDA fails and the card's CTQ says "go online if ODA fails".
+    (
+        "visa-expired-cert",
+        1500,
+        OfflineCapable,
+        OnlineRequest,
+        NoCvm,
+        Failed,
+    ),
+    (
+        "visa-malformed-gpo",
+        1500,
+        OnlineOnly,
+        EndApplication,
+        Cvm::None,
+        NotPerformed,
+    ),
+    (
+        "visa-record-6a83",
+        1500,
+        OnlineOnly,
+        EndApplication,
+        Cvm::None,
+        NotPerformed,
+    ),
+    (
+        "visa-removed",
+        1500,
+        OnlineOnly,
+        TryAgain,
+        Cvm::None,
+        NotPerformed,
+    ),
+    (
+        "visa-slow",
+        1500,
+        OnlineOnly,
+        OnlineRequest,
+        NoCvm,
+        NotPerformed,
+    ),
+    // Mastercard M/Chip (kernel 2) with CDA.
+    (
+        "mastercard-cvn16",
+        1500,
+        OnlineOnly,
+        OnlineRequest,
+        NoCvm,
+        Passed,
+    ),
+    (
+        "mastercard-cvn16",
+        50000,
+        OnlineOnly,
+        OnlineRequest,
+        OnlinePin,
+        Passed,
+    ),
+    (
+        "mastercard-cvn17",
+        1500,
+        OnlineOnly,
+        OnlineRequest,
+        NoCvm,
+        Passed,
+    ),
+    (
+        "mastercard-offline",
+        1500,
+        OfflineCapable,
+        Approved,
+        NoCvm,
+        Passed,
+    ),
+    (
+        "mastercard-decline",
+        1500,
+        OnlineOnly,
+        Declined,
+        NoCvm,
+        NotPerformed,
+    ),
+    (
+        "mastercard-cdcvm",
+        50000,
+        OnlineOnly,
+        OnlineRequest,
+        Cdcvm,
+        Passed,
+    ),
+    (
+        "mastercard-chained",
+        1500,
+        OnlineOnly,
+        OnlineRequest,
+        NoCvm,
+        Passed,
+    ),
+    (
+        "mastercard-expired-cert",
+        1500,
+        OnlineOnly,
+        Declined,
+        NoCvm,
+        Failed,
+    ),
+    (
+        "mastercard-malformed-gac",
+        1500,
+        OnlineOnly,
+        EndApplication,
+        Cvm::None,
+        NotPerformed,
+    ),
+    (
+        "mastercard-removed",
+        1500,
+        OnlineOnly,
+        TryAgain,
+        Cvm::None,
+        NotPerformed,
+    ),
+    // UnionPay qUICS (kernel 7, run by the qVSDC flow).
+    (
+        "unionpay",
+        1500,
+        OnlineOnly,
+        OnlineRequest,
+        NoCvm,
+        NotPerformed,
+    ),
+    (
+        "unionpay-offline",
+        1500,
+        OfflineCapable,
+        Approved,
+        NoCvm,
+        Passed,
+    ),
+];
+
+#[test]
+fn every_profile_reaches_its_outcome() {
+    let mut failures = Vec::new();
+    for (profile, amount, terminal, kind, cvm, oda) in CASES {
+        let tap = tap_with(profile, *amount, *terminal).unwrap();
+        let o = &tap.outcome;
+        if (o.kind, o.cvm, o.oda) != (*kind, *cvm, *oda) {
+            failures.push(format!(
+                "{profile} {amount} {terminal:?}: got {:?}/{:?}/{:?} ({:?}), want {kind:?}/{cvm:?}/{oda:?}",
+                o.kind,
+                o.cvm,
+                o.oda,
+                o.reason.as_ref().map(|r| r.text().to_string())
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_builtin_profile_is_covered() {
+    for name in cardsim::Profile::builtin_names() {
+        assert!(
+            CASES.iter().any(|c| c.0 == name),
+            "profile {name} has no case"
+        );
+    }
+}
+
+#[test]
+fn outcomes_carry_what_the_merchant_needs() {
+    let tap = tap_with("visa-cvn18", 1500, OnlineOnly).unwrap();
+    let o = &tap.outcome;
+    assert_eq!(o.kernel, Some(3));
+    assert_eq!(o.masked_pan.as_ref().unwrap().as_str(), "476173******0119");
+    assert_eq!(
+        o.ui.message,
+        kernel::outcome::Message::AuthorisingPleaseWait
+    );
+    // The serialised record never holds the PAN or track data.
+    let json = serde_json_string(o);
+    assert!(!json.contains("4761739001010119"), "{json}");
+    assert!(!json.contains("\"57\""), "{json}");
+
+    let removed = tap_with("visa-removed", 1500, OnlineOnly).unwrap().outcome;
+    assert_eq!(
+        removed.ui.message,
+        kernel::outcome::Message::PresentCardAgain
+    );
+}
+
+fn serde_json_string(o: &kernel::Outcome) -> String {
+    serde_json::to_string(o).unwrap()
+}
+
+/// The cryptogram in the data record is the one an issuer computes from
+/// the profile's `imk_ac` and the record's own data.
+#[test]
+fn cryptograms_verify_at_the_issuer() {
+    for profile in [
+        "visa-cvn18",
+        "visa-cvn10",
+        "mastercard-cvn16",
+        "mastercard-cvn17",
+        "unionpay",
+    ] {
+        let p = cardsim::Profile::builtin(profile).unwrap();
+        let tap = tap_with(profile, 1500, OnlineOnly).unwrap();
+        let rec = &tap.outcome.data_record;
+        let get = |tag: u32| rec.get(kernel::Tag::new(tag).unwrap()).map(<[u8]>::to_vec);
+        let input = cryptogram::ac_input(p.cvn, &get).unwrap();
+        let atc: [u8; 2] = rec.get(t::ATC).unwrap().try_into().unwrap();
+        let un: [u8; 4] = rec.get(t::UN).unwrap().try_into().unwrap();
+        let ac: [u8; 8] = rec.get(t::AC).unwrap().try_into().unwrap();
+        let digits = p.pan.expose_digits();
+        let ok =
+            cryptogram::verify_ac(p.cvn, &p.imk_ac, digits, p.psn, atc, un, &input, ac).unwrap();
+        assert!(ok, "{profile}: ARQC does not verify");
+        // A tampered amount must not verify.
+        let mut bad = input.clone();
+        bad[5] ^= 0x01;
+        assert!(
+            !cryptogram::verify_ac(p.cvn, &p.imk_ac, digits, p.psn, atc, un, &bad, ac).unwrap()
+        );
+    }
+}
+
+/// The ATC advances from one tap to the next on the same card.
+#[test]
+fn atc_advances() {
+    let p = cardsim::Profile::builtin("visa-cvn18").unwrap();
+    let mut card = cardsim::VirtualCard::new(&p).unwrap();
+    let inputs = kernel::testing::example_inputs(1500);
+    let a = softpos_tests::tap_card(&mut card, inputs.clone(), OnlineOnly).unwrap();
+    card.reset();
+    let b = softpos_tests::tap_card(&mut card, inputs, OnlineOnly).unwrap();
+    let atc = |o: &kernel::Outcome| {
+        u16::from_be_bytes(o.data_record.get(t::ATC).unwrap().try_into().unwrap())
+    };
+    assert_eq!(atc(&b.outcome), atc(&a.outcome) + 1);
+}
