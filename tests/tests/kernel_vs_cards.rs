@@ -266,7 +266,7 @@ fn outcomes_carry_what_the_merchant_needs() {
         kernel::outcome::Message::AuthorisingPleaseWait
     );
     // The serialised record never holds the PAN or track data.
-    let json = serde_json_string(o);
+    let json = serde_json::to_string(o).unwrap();
     assert!(!json.contains("4761739001010119"), "{json}");
     assert!(!json.contains("\"57\""), "{json}");
 
@@ -275,10 +275,6 @@ fn outcomes_carry_what_the_merchant_needs() {
         removed.ui.message,
         kernel::outcome::Message::PresentCardAgain
     );
-}
-
-fn serde_json_string(o: &kernel::Outcome) -> String {
-    serde_json::to_string(o).unwrap()
 }
 
 /// The cryptogram in the data record is the one an issuer computes from
