@@ -436,6 +436,15 @@ impl VirtualCard {
         };
         // A command that fails leaves nothing to fetch.
         self.pending.clear();
+        if self.profile.behaviour.wrong_le && matches!(cmd.ins, 0xB2 | 0xCA) && status == sw::OK {
+            // ISO 7816-4 case 2: a card that insists on the exact Le says
+            // 6Cxx with the right one; the terminal resends.
+            if let Ok(exact) = u8::try_from(data.len()) {
+                if cmd.le != Some(exact) {
+                    return (Vec::new(), u16::from_be_bytes([0x6C, exact]), 3);
+                }
+            }
+        }
         (data, status, ms)
     }
 

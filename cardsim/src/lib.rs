@@ -9,6 +9,19 @@
 //! A [`VirtualCard`] takes raw command APDUs and returns raw response APDUs,
 //! so a terminal cannot tell it from a card behind a reader.
 //!
+//! ```
+//! use cardsim::{Profile, VirtualCard};
+//!
+//! let mut card = VirtualCard::new(&Profile::builtin("visa-cvn18")?)?;
+//! let ppse = hex::decode("00A404000E325041592E5359532E444446303100")?;
+//! let answer = card.transmit(&ppse)?;
+//! assert_eq!(answer[answer.len() - 2..], [0x90, 0x00]);
+//! // A terminal trusts the card's test CA explicitly.
+//! let ca = card.ca_public_key();
+//! assert_eq!((ca.rid, ca.index), ([0xA0, 0, 0, 0, 0x03], 0xE1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! It must never hold a real card's data or a real key: every key under
 //! `keys/` is a published test key, every PAN a public test number. It
 //! sleeps for no one: slow cards report their delay instead.

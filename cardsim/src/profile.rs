@@ -70,6 +70,8 @@ pub struct Behaviour {
     pub slow_ms: u32,
     /// Answers with data come as `61xx`, to be fetched with GET RESPONSE.
     pub chained: bool,
+    /// READ RECORD and GET DATA answer `6Cxx` unless Le is the exact length.
+    pub wrong_le: bool,
 }
 
 /// A virtual card's personalisation. `Debug` masks the PAN and the key.
@@ -203,6 +205,8 @@ struct BehaviourFile {
     slow_ms: u32,
     #[serde(default)]
     chained: bool,
+    #[serde(default)]
+    wrong_le: bool,
 }
 
 #[derive(Deserialize)]
@@ -256,6 +260,10 @@ const BUILTIN_PROFILES: &[(&str, &str)] = &[
         include_str!("../profiles/visa-removed.toml"),
     ),
     ("visa-slow", include_str!("../profiles/visa-slow.toml")),
+    (
+        "visa-wrong-le",
+        include_str!("../profiles/visa-wrong-le.toml"),
+    ),
     (
         "mastercard-cvn16",
         include_str!("../profiles/mastercard-cvn16.toml"),
@@ -447,6 +455,7 @@ impl Profile {
             remove_after: b.remove_after,
             slow_ms: b.slow_ms,
             chained: b.chained,
+            wrong_le: b.wrong_le,
         };
         let load = |role: &str, name: &str| {
             key(name).ok_or_else(|| bad(role, format_args!("no key file named {name:?}")))
@@ -510,6 +519,29 @@ mod tests {
             assert_eq!(p.name, name);
         }
         assert!(Profile::builtin_names().count() >= 8);
+    }
+
+    #[test]
+    fn every_profile_file_is_built_in_and_documented() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+        let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().into_string().unwrap();
+                name.strip_suffix(".toml").map(str::to_string)
+            })
+            .collect();
+        files.sort();
+        let mut builtin: Vec<String> = Profile::builtin_names().map(str::to_string).collect();
+        builtin.sort();
+        assert_eq!(files, builtin);
+        for name in builtin {
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "{name} missing from README"
+            );
+        }
     }
 
     #[test]

@@ -759,6 +759,7 @@ fn every_builtin_profile_runs_a_transaction() {
             || profile.behaviour.wrong_sw.is_some()
             || profile.behaviour.malformed_tlv_on.is_some()
             || profile.behaviour.chained
+            || profile.behaviour.wrong_le
         {
             continue; // covered by their own tests
         }
@@ -787,4 +788,46 @@ fn making_a_card_is_quick_enough_for_test_suites() {
     eprintln!("VirtualCard::new: {per_card:?} per card");
     // Three RSA signatures with CRT; a debug build takes tens of milliseconds.
     assert!(per_card < std::time::Duration::from_secs(2), "{per_card:?}");
+}
+
+#[test]
+fn wrong_le_card_answers_6cxx_and_accepts_the_resend() {
+    let mut plain = card("visa-cvn18");
+    let mut c = card("visa-wrong-le");
+    for card in [&mut plain, &mut c] {
+        send(card, &CommandApdu::select(b"2PAY.SYS.DDF01"));
+        send(
+            card,
+            &CommandApdu::select(&hex::decode("A0000000031010").unwrap()),
+        );
+    }
+    let want = send(&mut plain, &CommandApdu::read_record(1, 1));
+    let rr = CommandApdu::read_record(1, 1);
+    let first = send(&mut c, &rr);
+    assert_eq!(first.sw, 0x6C00 | u16::try_from(want.data.len()).unwrap());
+    assert!(first.data.is_empty());
+    let again = send(&mut c, &rr.with_le(u8::try_from(want.data.len()).unwrap()));
+    assert_eq!(again.sw, 0x9000);
+    assert_eq!(again.data, want.data);
+    // Tampered twin: a wrong non-zero Le is refused too.
+    assert_eq!(send(&mut c, &rr.with_le(5)).sw, first.sw);
+    assert_eq!(send(&mut c, &CommandApdu::get_data(0x9F36)).sw, 0x6C05);
+}
+
+#[test]
+fn exhausted_atc_blocks_gpo() {
+    let text = include_str!("../profiles/visa-cvn18.toml").replace("atc = 16", "atc = 65535");
+    let mut c = VirtualCard::new(&Profile::from_toml_str(&text).unwrap()).unwrap();
+    send(&mut c, &CommandApdu::select(b"2PAY.SYS.DDF01"));
+    send(
+        &mut c,
+        &CommandApdu::select(&hex::decode("A0000000031010").unwrap()),
+    );
+    let pdol = dol_data(
+        &hex::decode(cardsim::profile::DEFAULT_QVSDC_PDOL).unwrap(),
+        TTQ_ONLINE,
+        1,
+    );
+    assert_eq!(send(&mut c, &CommandApdu::gpo(&pdol)).sw, 0x6985);
+    assert_eq!(c.atc(), 65535);
 }
