@@ -831,3 +831,37 @@ fn exhausted_atc_blocks_gpo() {
     assert_eq!(send(&mut c, &CommandApdu::gpo(&pdol)).sw, 0x6985);
     assert_eq!(c.atc(), 65535);
 }
+
+#[test]
+fn no_primitive_object_is_sent_twice() {
+    // Book 3 §10.2 / Annex B: a terminal may reject a card that returns the
+    // same primitive data object twice across GPO and records.
+    for name in Profile::builtin_names() {
+        let mut c = card(name);
+        let b = &c.profile().behaviour;
+        if b.remove_after.is_some() || b.wrong_sw.is_some() || b.malformed_tlv_on.is_some() {
+            continue;
+        }
+        if b.chained || b.wrong_le {
+            continue;
+        }
+        let flow = run_to_records(&mut c, TTQ_ONLINE_ODA, 1500);
+        let mut seen = std::collections::HashSet::new();
+        let mut check = |data: &[u8]| {
+            kernel::tlv::walk(data, &mut |t, _| {
+                if !t.tag.is_constructed() {
+                    assert!(
+                        seen.insert(t.tag.value()),
+                        "{name}: tag {:X} twice",
+                        t.tag.value()
+                    );
+                }
+            })
+            .unwrap();
+        };
+        check(&flow.gpo.data);
+        for (_, r) in &flow.records {
+            check(r);
+        }
+    }
+}
