@@ -4,7 +4,7 @@
 
 use crate::reader::{Transport, TransportError};
 use kernel::outcome::Reason;
-use kernel::{OutcomeKind, Outcome, ResponseApdu, Step, Transaction};
+use kernel::{Outcome, OutcomeKind, ResponseApdu, Step, Transaction};
 use session::Recorder;
 use std::time::Duration;
 

@@ -50,15 +50,14 @@ pub struct TapResult {
 
 /// Runs one tap against a built-in virtual card.
 pub fn tap(req: &TapRequest, now: &Now) -> Result<TapResult, PosError> {
-    let profile = cardsim::Profile::builtin(&req.card).map_err(|e| PosError::Usage(format!(
-        "{e}; `softpos cards` lists the built-in cards"
-    )))?;
+    let profile = cardsim::Profile::builtin(&req.card)
+        .map_err(|e| PosError::Usage(format!("{e}; `softpos cards` lists the built-in cards")))?;
     let card = cardsim::VirtualCard::new(&profile)
         .map_err(|e| PosError::Config(format!("card {}: {e}", req.card)))?;
-    let currency = Currency::parse(&req.currency)
-        .map_err(|e| PosError::Usage(format!("--currency: {e}")))?;
-    let amount = Amount::new(req.amount, currency)
-        .map_err(|e| PosError::Usage(format!("--amount: {e}")))?;
+    let currency =
+        Currency::parse(&req.currency).map_err(|e| PosError::Usage(format!("--currency: {e}")))?;
+    let amount =
+        Amount::new(req.amount, currency).map_err(|e| PosError::Usage(format!("--amount: {e}")))?;
 
     let mut terminal = default_terminal()?;
     set_currency(&mut terminal, currency);
@@ -84,14 +83,14 @@ pub fn tap(req: &TapRequest, now: &Now) -> Result<TapResult, PosError> {
         .map_err(|e| PosError::Config(format!("kernel refused the configuration: {e}")))?;
     let mut reader = SimReader::new(card);
     let mut recorder = Recorder::new();
-    let outcome = card::run_with_limits(&mut tx, step, &mut reader, &mut recorder, Limits::default());
+    let outcome =
+        card::run_with_limits(&mut tx, step, &mut reader, &mut recorder, Limits::default());
 
     // The recording names only the CA key this card needs: the published
     // test keys are compiled into every replayer anyway.
     let mut recorded_terminal = terminal;
-    recorded_terminal.ca_keys = session::CaKeysSpec::from_store(
-        &kernel::oda::CaKeyStore::from_keys(vec![ca]),
-    );
+    recorded_terminal.ca_keys =
+        session::CaKeysSpec::from_store(&kernel::oda::CaKeyStore::from_keys(vec![ca]));
     let exchanges = recorder.into_exchanges();
     let trace = session::trace(&exchanges);
     let session = Session::from_run(Run {
@@ -174,7 +173,11 @@ impl TapResult {
             .oda_method
             .map(|m| format!(" ({})", format!("{m:?}").to_uppercase()))
             .unwrap_or_default();
-        let _ = writeln!(s, "ODA          {}{method}", o.oda.as_str().replace('_', " "));
+        let _ = writeln!(
+            s,
+            "ODA          {}{method}",
+            o.oda.as_str().replace('_', " ")
+        );
         let mut card = Vec::new();
         if let Some(l) = &o.application_label {
             card.push(l.clone());

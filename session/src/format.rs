@@ -481,3 +481,238 @@ fn array<const N: usize>(field: &str, h: &Hex) -> Result<[u8; N], SessionError> 
     <[u8; N]>::try_from(h.0.as_slice())
         .map_err(|_| SessionError::new(field, format!("expected {N} byte(s), found {}", h.0.len())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of the spec, with full exchanges.
+    pub(crate) const EXAMPLE: &str = r#"{
+      "format": "softpos-card-session/1",
+      "title": "Visa qVSDC online request, CDCVM, fDDA",
+      "source": "cardsim:visa-cvn18",
+      "recorded_at": "2026-11-23T10:15:00Z",
+      "reader": "sim",
+      "terminal": {
+        "tags": {
+          "9F1A": "0156", "5F2A": "0156", "5F36": "02", "9F35": "22",
+          "9F33": "E0F8C8", "9F40": "6000F0A001", "9F66": "36004000",
+          "9F15": "5411", "9F16": "313233343536373839303132333435", "9F1C": "3132333435363738",
+          "9F09": "0002", "9F6D": "0001", "DF8117": "00"
+        },
+        "aids": [
+          { "aid": "A0000000031010", "kernel": 3, "partial": true,
+            "floor_limit": 0, "cvm_limit": 30000, "transaction_limit": 500000,
+            "tac_denial": "0010000000", "tac_online": "DC4004F800", "tac_default": "DC4000A800" },
+          { "aid": "A0000000041010", "kernel": 2, "partial": true,
+            "floor_limit": 0, "cvm_limit": 30000, "transaction_limit": 500000 }
+        ],
+        "ca_keys": "test"
+      },
+      "transaction": {
+        "type": "00", "amount": 2500, "amount_other": 0, "currency": "0156",
+        "date": "261123", "time": "101500", "unpredictable_numbers": ["A1B2C3D4"]
+      },
+      "exchanges": [
+        { "c": "00A404000E325041592E5359532E444446303100", "r": "6F2F9000", "ms": 11 },
+        { "c": "00a4040007 a0000000031010 00", "r": "6f00 9000", "ms": 14 }
+      ],
+      "expect": {
+        "outcome": "online_request", "cvm": "cdcvm", "oda": "passed",
+        "data_record": { "9F26": "0102030405060708", "9F27": "80", "9F36": "0015" }
+      }
+    }"#;
+
+    #[test]
+    fn reads_every_field_of_the_spec_example() {
+        let s = Session::parse(EXAMPLE).unwrap();
+        assert_eq!(
+            s.title.as_deref(),
+            Some("Visa qVSDC online request, CDCVM, fDDA")
+        );
+        assert_eq!(s.source.as_deref(), Some("cardsim:visa-cvn18"));
+        assert_eq!(s.recorded_at.as_deref(), Some("2026-11-23T10:15:00Z"));
+        assert_eq!(s.reader.as_deref(), Some("sim"));
+        assert_eq!(s.terminal.tags.len(), 13);
+        assert_eq!(
+            s.terminal.aids[0].tac_online.as_ref().unwrap().0,
+            [0xDC, 0x40, 0x04, 0xF8, 0x00]
+        );
+        assert_eq!(s.terminal.aids[1].tac_online, None);
+        assert_eq!(s.terminal.ca_keys, CaKeysSpec::Named(CaKeySet::Test));
+        assert_eq!(s.start, None);
+        assert_eq!(
+            s.exchanges[1].c.0,
+            hex::decode("00A4040007A000000003101000").unwrap()
+        );
+        assert_eq!(s.exchanges[1].ms, Some(14));
+        let e = s.expect.as_ref().unwrap();
+        assert_eq!(e.outcome.as_deref(), Some("online_request"));
+        assert_eq!(e.data_record.len(), 3);
+
+        let config = s.terminal_config().unwrap();
+        assert_eq!(config.aids.len(), 2);
+        assert_eq!(config.aids[0].kernel, 3);
+        assert_eq!(config.aids[0].cvm_limit, Some(30000));
+        assert_eq!(config.aids[1].tac_default, None);
+        assert_eq!(
+            config.tags.get(&kernel::Tag::from_u32_unchecked(0xDF8117)),
+            Some(&vec![0u8])
+        );
+        let inputs = s.inputs().unwrap();
+        assert_eq!(inputs.amount.minor, 2500);
+        assert_eq!(inputs.amount.currency.alpha, "CNY");
+        assert_eq!(inputs.date, [0x26, 0x11, 0x23]);
+        assert_eq!(inputs.time, [0x10, 0x15, 0x00]);
+        assert_eq!(inputs.unpredictable_numbers, vec![[0xA1, 0xB2, 0xC3, 0xD4]]);
+        assert_eq!(inputs.start, Start::Ppse);
+    }
+
+    #[test]
+    fn round_trips_in_upper_case() {
+        let s = Session::parse(EXAMPLE).unwrap();
+        let text = s.to_json_pretty();
+        assert!(text.contains("\"00A4040007A000000003101000\""));
+        assert!(!text.contains("a0000000031010"));
+        let again = Session::parse(&text).unwrap();
+        assert_eq!(again, s);
+        assert_eq!(again.to_json_pretty(), text);
+    }
+
+    #[test]
+    fn ignores_unknown_optional_fields() {
+        let text = EXAMPLE
+            .replacen("\"title\"", "\"operator\": \"alice\", \"title\"", 1)
+            .replacen("\"ms\": 11", "\"ms\": 11, \"rf_field\": 3", 1);
+        assert!(Session::parse(&text).is_ok());
+    }
+
+    #[test]
+    fn named_key_sets_and_explicit_keys() {
+        for (name, set) in [
+            ("test", CaKeySet::Test),
+            ("live", CaKeySet::Live),
+            ("all", CaKeySet::All),
+        ] {
+            let text =
+                EXAMPLE.replace("\"ca_keys\": \"test\"", &format!("\"ca_keys\": \"{name}\""));
+            let s = Session::parse(&text).unwrap();
+            assert_eq!(s.terminal.ca_keys, CaKeysSpec::Named(set));
+        }
+        let all = Session::parse(&EXAMPLE.replace("\"ca_keys\": \"test\"", "\"ca_keys\": \"all\""))
+            .unwrap()
+            .terminal_config()
+            .unwrap();
+        assert!(!all.ca_keys.keys().is_empty());
+        let keys = r#""ca_keys": [{ "rid": "a000000003", "index": "99", "modulus": "C0FFEE", "exponent": "03", "expiry": "291231" }]"#;
+        let s = Session::parse(&EXAMPLE.replace("\"ca_keys\": \"test\"", keys)).unwrap();
+        let store = s.terminal_config().unwrap().ca_keys;
+        let k = store.find(&[0xA0, 0, 0, 0, 3], 0x99).unwrap();
+        assert_eq!(k.modulus, vec![0xC0, 0xFF, 0xEE]);
+        assert_eq!(k.expiry, Some([0x29, 0x12, 0x31]));
+        assert!(store.find(&[0xA0, 0, 0, 0, 3], 0x98).is_none());
+    }
+
+    #[test]
+    fn start_final_selection() {
+        let text = EXAMPLE.replacen(
+            "\"transaction\"",
+            "\"start\": \"final_selection\", \"transaction\"",
+            1,
+        );
+        let s = Session::parse(&text).unwrap();
+        assert_eq!(s.inputs().unwrap().start, Start::FinalSelection);
+        let bad = EXAMPLE.replacen(
+            "\"transaction\"",
+            "\"start\": \"middle\", \"transaction\"",
+            1,
+        );
+        assert_eq!(Session::parse(&bad).unwrap_err().field, "start");
+    }
+
+    fn err(from: &str, to: &str) -> SessionError {
+        let text = EXAMPLE.replacen(from, to, 1);
+        assert_ne!(text, EXAMPLE, "{from} not in the example");
+        Session::parse(&text).unwrap_err()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("softpos-card-session/1", "softpos-card-session/2", "format"),
+            (
+                "\"9F1A\": \"0156\"",
+                "\"9F1A\": \"01G6\"",
+                "terminal.tags.9F1A",
+            ),
+            ("\"9F1A\": \"0156\"", "\"9F\": \"0156\"", "terminal.tags.9F"),
+            ("\"kernel\": 3", "\"kernel\": 9", "terminal.aids[0].kernel"),
+            (
+                "\"tac_denial\": \"0010000000\"",
+                "\"tac_denial\": \"0010\"",
+                "terminal.aids[0].tac_denial",
+            ),
+            (
+                "\"aid\": \"A0000000031010\"",
+                "\"aid\": \"A000\"",
+                "terminal.aids[0].aid",
+            ),
+            (
+                "\"ca_keys\": \"test\"",
+                "\"ca_keys\": \"prod\"",
+                "terminal.ca_keys",
+            ),
+            ("\"type\": \"00\"", "\"type\": \"0A\"", "transaction.type"),
+            ("\"amount\": 2500", "\"amount\": -1", "transaction.amount"),
+            (
+                "\"amount\": 2500",
+                "\"amount\": 1000000000000",
+                "transaction.amount",
+            ),
+            (
+                "\"currency\": \"0156\"",
+                "\"currency\": \"0999\"",
+                "transaction.currency",
+            ),
+            (
+                "\"date\": \"261123\"",
+                "\"date\": \"2611\"",
+                "transaction.date",
+            ),
+            (
+                "\"time\": \"101500\"",
+                "\"time\": \"1015ZZ\"",
+                "transaction.time",
+            ),
+            (
+                "[\"A1B2C3D4\"]",
+                "[\"A1B2C3D4\", \"A1B2C3\"]",
+                "transaction.unpredictable_numbers[1]",
+            ),
+            ("\"r\": \"6F2F9000\"", "\"r\": \"90\"", "exchanges[0].r"),
+            (
+                "\"c\": \"00A404000E325041592E5359532E444446303100\"",
+                "\"c\": \"00A4\"",
+                "exchanges[0].c",
+            ),
+            ("\"online_request\"", "\"online\"", "expect.outcome"),
+            ("\"cvm\": \"cdcvm\"", "\"cvm\": \"pin\"", "expect.cvm"),
+            ("\"oda\": \"passed\"", "\"oda\": \"ok\"", "expect.oda"),
+            (
+                "\"9F27\": \"80\"",
+                "\"9F27\": \"8\"",
+                "expect.data_record.9F27",
+            ),
+        ];
+        for (from, to, field) in cases {
+            let e = err(from, to);
+            assert_eq!(e.field, *field, "{from} -> {to}: {e}");
+            assert!(!e.message.is_empty());
+        }
+        let missing = EXAMPLE.replacen("\"exchanges\"", "\"exchangez\"", 1);
+        let e = Session::parse(&missing).unwrap_err();
+        assert!(e.message.contains("exchanges"), "{e}");
+        assert!(Session::parse("not json").is_err());
+        assert!(Session::parse("").is_err());
+    }
+}

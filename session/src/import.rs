@@ -90,7 +90,11 @@ pub fn from_devnied(text: &str) -> Result<Session, ImportError> {
         let l = l.split_once('#').map_or(l, |(data, _)| data).trim();
         if let Some(rest) = l.strip_prefix("send:") {
             if let Some((pl, c)) = pending.take() {
-                raws.push(Raw { line: pl, c, r: None });
+                raws.push(Raw {
+                    line: pl,
+                    c,
+                    r: None,
+                });
             }
             let bytes = hexstr::decode(rest).map_err(syntax)?;
             pending = Some((line, if bytes.is_empty() { None } else { Some(bytes) }));
@@ -112,7 +116,11 @@ pub fn from_devnied(text: &str) -> Result<Session, ImportError> {
         }
     }
     if let Some((pl, c)) = pending {
-        raws.push(Raw { line: pl, c, r: None });
+        raws.push(Raw {
+            line: pl,
+            c,
+            r: None,
+        });
     }
     convert(raws, "devnied")
 }
@@ -305,7 +313,9 @@ const DEFAULT_TAGS: &[(u32, &[u8])] = &[
 ];
 
 /// Transaction inputs the kernel produces itself, never configuration.
-const KERNEL_MADE: &[u32] = &[0x95, 0x9B, 0x9F34, 0x9F45, 0x9F4C, 0x8A, 0x91, 0x9F27, 0x9F26];
+const KERNEL_MADE: &[u32] = &[
+    0x95, 0x9B, 0x9F34, 0x9F45, 0x9F4C, 0x8A, 0x91, 0x9F27, 0x9F26,
+];
 const INPUT_TAGS: &[u32] = &[0x9F02, 0x9F03, 0x5F2A, 0x9A, 0x9F21, 0x9C, 0x9F37];
 
 struct Inputs {
@@ -327,10 +337,13 @@ impl Inputs {
         let get = |t: u32| seen.get(&Tag::from_u32_unchecked(t));
         let card = |t: u32| -> Option<Vec<u8>> {
             raws.iter().filter_map(|r| r.r.as_deref()).find_map(|r| {
-                tlv::find(r.get(..r.len().saturating_sub(2)).unwrap_or(&[]), Tag::from_u32_unchecked(t))
-                    .ok()
-                    .flatten()
-                    .map(|x| x.value.to_vec())
+                tlv::find(
+                    r.get(..r.len().saturating_sub(2)).unwrap_or(&[]),
+                    Tag::from_u32_unchecked(t),
+                )
+                .ok()
+                .flatten()
+                .map(|x| x.value.to_vec())
             })
         };
         let mut missing = Vec::new();
@@ -375,7 +388,10 @@ impl Inputs {
             Some(t) => t.clone(),
             None => vec![0x12, 0x00, 0x00],
         };
-        let tx_type = get(0x9C).filter(|t| t.len() == 1).cloned().unwrap_or(vec![0]);
+        let tx_type = get(0x9C)
+            .filter(|t| t.len() == 1)
+            .cloned()
+            .unwrap_or(vec![0]);
         let mut unpredictable_numbers: Vec<Hex> = uns.iter().map(|u| Hex(u.clone())).collect();
         if unpredictable_numbers.is_empty() {
             missing.push("unpredictable number (00000000)");
@@ -390,9 +406,7 @@ impl Inputs {
         let exponent = kernel::Currency::from_bcd(&currency).map_or(2, |c| c.exponent);
         let terminal_tags = seen
             .iter()
-            .filter(|(t, _)| {
-                !KERNEL_MADE.contains(&t.value()) && !INPUT_TAGS.contains(&t.value())
-            })
+            .filter(|(t, _)| !KERNEL_MADE.contains(&t.value()) && !INPUT_TAGS.contains(&t.value()))
             .map(|(t, v)| (TagKey(*t), Hex(v.clone())))
             .collect();
         Inputs {
@@ -408,7 +422,9 @@ impl Inputs {
             exponent,
             terminal_tags,
             issuer_country: card(0x5F28).filter(|c| c.len() == 2),
-            floor_limit_exceeded: get(0x95).and_then(|t| t.get(3)).is_some_and(|b| b & 0x80 != 0),
+            floor_limit_exceeded: get(0x95)
+                .and_then(|t| t.get(3))
+                .is_some_and(|b| b & 0x80 != 0),
         }
     }
 
@@ -563,7 +579,10 @@ fn rebuild(
             .filter_map(|e| inputs.value(e.tag).map(|v| (e.tag, v)))
             .collect();
         let data = dol::build(entries, |t| {
-            values.iter().find(|(x, _)| *x == t).map(|(_, v)| v.as_slice())
+            values
+                .iter()
+                .find(|(x, _)| *x == t)
+                .map(|(_, v)| v.as_slice())
         });
         return Some(CommandApdu::gpo(&data).to_bytes());
     }
@@ -644,10 +663,7 @@ fn last_run(raws: Vec<Raw>, notes: &mut Vec<String>) -> Vec<Raw> {
     let restart = runs.iter().skip(1).all(|r| first_select(r) == head);
     let count = runs.len();
     if restart {
-        let first_line = runs
-            .last()
-            .and_then(|r| r.first())
-            .map_or(0, |r| r.line);
+        let first_line = runs.last().and_then(|r| r.first()).map_or(0, |r| r.line);
         notes.push(format!(
             "the transcript runs the transaction {count} times; the last run (from line \
              {first_line}) is imported"
@@ -705,7 +721,7 @@ fn drop_outside_kernel(raws: Vec<Raw>, notes: &mut Vec<String>) -> Result<Vec<Ra
         if let Some(r) = &raw.r {
             // An unrecorded command answered with a GPO response template
             // was the GPO.
-            let gpo = cmd.as_ref().map_or(true, |c| c.ins == 0xA8);
+            let gpo = cmd.as_ref().is_none_or(|c| c.ins == 0xA8);
             if gpo && r.ends_with(&[0x90, 0x00]) && matches!(r.first(), Some(0x77 | 0x80)) {
                 let data = r.get(..r.len().saturating_sub(2)).unwrap_or(&[]);
                 let a = match data {
@@ -810,7 +826,10 @@ fn expect_from(exchanges: &[Exchange]) -> Option<Expect> {
     let mut record = BTreeMap::new();
     let cid = match data {
         [0x80, _, cid, atc1, atc2, rest @ ..] if rest.len() >= 8 => {
-            record.insert(TagKey(Tag::from_u32_unchecked(0x9F36)), Hex(vec![*atc1, *atc2]));
+            record.insert(
+                TagKey(Tag::from_u32_unchecked(0x9F36)),
+                Hex(vec![*atc1, *atc2]),
+            );
             if let Some(ac) = rest.get(..8) {
                 record.insert(TagKey(Tag::from_u32_unchecked(0x9F26)), Hex(ac.to_vec()));
             }

@@ -1,8 +1,6 @@
 //! Building a session from a live run.
 
-use crate::format::{
-    Exchange, Expect, Session, StartSpec, TerminalSpec, TransactionSpec, FORMAT,
-};
+use crate::format::{Exchange, Expect, Session, StartSpec, TerminalSpec, TransactionSpec, FORMAT};
 use crate::hexstr::{Hex, TagKey};
 use crate::mask::{self, Masker};
 use kernel::{Outcome, Start, TransactionInputs};

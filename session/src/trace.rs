@@ -220,7 +220,11 @@ fn render_masked(tag: Tag, value: &[u8]) -> String {
 /// First six and last four digits, stars between.
 fn star(d: &str) -> String {
     let n = d.len();
-    let head = if n >= 16 { 6 } else { 4.min(n.saturating_sub(4)) };
+    let head = if n >= 16 {
+        6
+    } else {
+        4.min(n.saturating_sub(4))
+    };
     d.chars()
         .enumerate()
         .map(|(i, c)| {
@@ -276,7 +280,11 @@ impl fmt::Display for TraceEntry {
         writeln!(f, "  < {} {}", self.sw, self.sw_meaning)?;
         write_fields(f, &self.response_fields)?;
         if let Some(e) = &self.response_error {
-            writeln!(f, "    (response data is not valid TLV: {e}; raw {})", self.r)?;
+            writeln!(
+                f,
+                "    (response data is not valid TLV: {e}; raw {})",
+                self.r
+            )?;
         }
         Ok(())
     }
@@ -311,12 +319,15 @@ mod tests {
     fn decodes_and_masks() {
         let x = [
             ex("00A4040007A000000004101000", "6F1C8407A0000000041010A511500F505043204D434420303420207632309000"),
-            ex("00B2011400", "70385713541333008960004 4D14122010123409172 5A0854133300896000445F200C455445432F50415950415353 9000"),
+            ex("00B2011400", "702C5711541333008960004 4D14122010123409172 5A0854133300896000445F200C455445432F50415950415353 9000"),
             ex("80AE50002B00000001000100000000000000020000000000003612031500000EEC8522000000000000000000005E0300", "6985"),
         ];
         let t = trace(&x);
         assert_eq!(t[0].command, "SELECT A0000000041010");
-        assert!(t[0].response_fields.iter().any(|f| f.tag == "50" && f.value == "\"PPC MCD 04  v20\""));
+        assert!(t[0]
+            .response_fields
+            .iter()
+            .any(|f| f.tag == "50" && f.value == "\"PPC MCD 04  v20\""));
         assert_eq!(t[1].command, "READ RECORD SFI 2 record 1");
         let all = format!("{}{}{}", t[0], t[1], serde_json::to_string(&t).unwrap());
         assert!(!all.contains("5413330089600044"), "{all}");
@@ -330,7 +341,10 @@ mod tests {
     #[test]
     fn splits_gpo_by_pdol() {
         let x = [
-            ex("00A4040007A000000003101000", "6F108407A0000000031010A5059F38039F66049000"),
+            ex(
+                "00A4040007A000000003101000",
+                "6F118407A0000000031010A5069F38039F66049000",
+            ),
             ex("80A800000683043600400000", "9000"),
         ];
         let t = trace(&x);

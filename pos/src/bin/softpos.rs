@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "softpos", version, about = "SoftPOS tap-to-phone terminal: simulated taps and QA tools")]
+#[command(
+    name = "softpos",
+    version,
+    about = "SoftPOS tap-to-phone terminal: simulated taps and QA tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -156,7 +160,11 @@ fn run_replay(paths: &[PathBuf]) -> Result<ExitCode, PosError> {
     })
 }
 
-fn run_import(from: From, file: &std::path::Path, output: &std::path::Path) -> Result<ExitCode, PosError> {
+fn run_import(
+    from: From,
+    file: &std::path::Path,
+    output: &std::path::Path,
+) -> Result<ExitCode, PosError> {
     let format = match from {
         From::Binaryfoo => ImportFormat::Binaryfoo,
         From::Devnied => ImportFormat::Devnied,
