@@ -60,7 +60,10 @@ pub fn router(state: Shared) -> Router {
         // Operator.
         .route("/v1/merchants", post(m::onboard))
         .route("/v1/merchants/{id}", get(m::get_merchant))
-        .route("/v1/merchants/{id}/activation-codes", post(m::activation_code))
+        .route(
+            "/v1/merchants/{id}/activation-codes",
+            post(m::activation_code),
+        )
         .route("/v1/merchants/{id}/changes", post(m::propose_change))
         .route(
             "/v1/merchants/{id}/changes/{change_id}/acknowledge",
@@ -167,7 +170,9 @@ impl FromRequestParts<Shared> for Admin {
 pub enum Caller {
     Admin,
     /// SHA-256 (hex) of the merchant key presented.
-    Merchant { key_hash: String },
+    Merchant {
+        key_hash: String,
+    },
 }
 
 impl FromRequestParts<Shared> for Caller {

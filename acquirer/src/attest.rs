@@ -17,7 +17,10 @@ use sqlx::any::AnyRow;
 #[serde(deny_unknown_fields)]
 pub struct ChallengeRequest {}
 
-pub async fn challenge(State(st): State<Shared>, req: Signed<ChallengeRequest>) -> ApiResult<Json<Challenge>> {
+pub async fn challenge(
+    State(st): State<Shared>,
+    req: Signed<ChallengeRequest>,
+) -> ApiResult<Json<Challenge>> {
     let now = u64::try_from(st.clock.now_ms()).unwrap_or(0);
     let c = Challenge::new(st.keys.rng(), now).map_err(ApiError::internal)?;
     sqlx::query("INSERT INTO attest_challenges (nonce, terminal_id, issued_ms, used) VALUES ($1, $2, $3, 0)")
@@ -37,17 +40,22 @@ fn key_kind(s: &str) -> KeyKind {
     }
 }
 
-pub async fn attest(State(st): State<Shared>, req: Signed<SignedEvidence>) -> ApiResult<Json<attestation::AttestationToken>> {
+pub async fn attest(
+    State(st): State<Shared>,
+    req: Signed<SignedEvidence>,
+) -> ApiResult<Json<attestation::AttestationToken>> {
     let t = &req.terminal;
     let se = &req.body;
     let now = st.clock.now_ms();
     let now_u = u64::try_from(now).unwrap_or(0);
     let mut tx = st.store.pool.begin().await?;
-    let row: Option<AnyRow> = sqlx::query("SELECT issued_ms, used FROM attest_challenges WHERE nonce = $1 AND terminal_id = $2")
-        .bind(se.evidence.nonce.to_ascii_lowercase())
-        .bind(&t.id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let row: Option<AnyRow> = sqlx::query(
+        "SELECT issued_ms, used FROM attest_challenges WHERE nonce = $1 AND terminal_id = $2",
+    )
+    .bind(se.evidence.nonce.to_ascii_lowercase())
+    .bind(&t.id)
+    .fetch_optional(&mut *tx)
+    .await?;
     let stc = st.clone();
     let refuse = |code: &'static str, message: String| async move {
         trust::record(&stc, &t.id, "attestation_failed", code, &message).await;
@@ -60,14 +68,22 @@ pub async fn attest(State(st): State<Shared>, req: Signed<SignedEvidence>) -> Ap
     let mut nonce = [0u8; 32];
     if hex::decode_to_slice(&se.evidence.nonce, &mut nonce).is_err() {
         drop(tx);
-        return Err(refuse("unknown_nonce", "evidence nonce is not 32 bytes of hex".into()).await);
+        return Err(refuse(
+            "unknown_nonce",
+            "evidence nonce is not 32 bytes of hex".into(),
+        )
+        .await);
     }
-    let challenge = Challenge { nonce, issued_at_ms: u64::try_from(col::<i64>(&row, "issued_ms")?).unwrap_or(0) };
+    let challenge = Challenge {
+        nonce,
+        issued_at_ms: u64::try_from(col::<i64>(&row, "issued_ms")?).unwrap_or(0),
+    };
     let used = col::<i64>(&row, "used")? != 0;
-    let counter: Option<AnyRow> = sqlx::query("SELECT counter FROM attest_counters WHERE terminal_id = $1")
-        .bind(&t.id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let counter: Option<AnyRow> =
+        sqlx::query("SELECT counter FROM attest_counters WHERE terminal_id = $1")
+            .bind(&t.id)
+            .fetch_optional(&mut *tx)
+            .await?;
     let last_counter = match counter {
         Some(r) => u64::try_from(col::<i64>(&r, "counter")?).unwrap_or(0),
         None => 0,
@@ -93,7 +109,8 @@ pub async fn attest(State(st): State<Shared>, req: Signed<SignedEvidence>) -> Ap
         .bind(challenge.nonce_hex())
         .execute(&mut *tx)
         .await?;
-    let new_counter = i64::try_from(verdict.counter).map_err(|_| ApiError::unprocessable("invalid_counter", "counter too large"))?;
+    let new_counter = i64::try_from(verdict.counter)
+        .map_err(|_| ApiError::unprocessable("invalid_counter", "counter too large"))?;
     let advanced = if last_counter == 0 {
         sqlx::query("INSERT INTO attest_counters (terminal_id, counter) VALUES ($1, $2) ON CONFLICT (terminal_id) DO NOTHING")
             .bind(&t.id)
@@ -101,20 +118,32 @@ pub async fn attest(State(st): State<Shared>, req: Signed<SignedEvidence>) -> Ap
             .execute(&mut *tx)
             .await?
     } else {
-        sqlx::query("UPDATE attest_counters SET counter = $1 WHERE terminal_id = $2 AND counter < $1")
-            .bind(new_counter)
-            .bind(&t.id)
-            .execute(&mut *tx)
-            .await?
+        sqlx::query(
+            "UPDATE attest_counters SET counter = $1 WHERE terminal_id = $2 AND counter < $1",
+        )
+        .bind(new_counter)
+        .bind(&t.id)
+        .execute(&mut *tx)
+        .await?
     };
     if spent.rows_affected() != 1 || advanced.rows_affected() != 1 {
         drop(tx);
-        return Err(refuse("nonce_reused", "this challenge or counter was already used; request a new challenge".into()).await);
+        return Err(refuse(
+            "nonce_reused",
+            "this challenge or counter was already used; request a new challenge".into(),
+        )
+        .await);
     }
     tx.commit().await?;
     let summary = format!(
         "app {} ({}), {} {}, reader {}, clock skew {} ms, counter {}",
-        verdict.app_version, verdict.app_binary_sha256, verdict.os, verdict.os_version, verdict.reader, verdict.clock_skew_ms, verdict.counter
+        verdict.app_version,
+        verdict.app_binary_sha256,
+        verdict.os,
+        verdict.os_version,
+        verdict.reader,
+        verdict.clock_skew_ms,
+        verdict.counter
     );
     trust::record(&st, &t.id, "attestation_ok", "ok", &summary).await;
     Ok(Json(st.verifier.issue_token(&t.id, &verdict, now_u)))

@@ -45,16 +45,24 @@ struct Profile {
 /// have all three are skipped.
 pub fn ranges_from_profiles(dir: &Path) -> Vec<(String, String, String, String)> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
     let mut paths: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     paths.sort();
     for p in paths {
         if p.extension().and_then(|e| e.to_str()) != Some("toml") {
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(&p) else { continue };
-        let Ok(prof) = toml::from_str::<Profile>(&text) else { continue };
-        let prefix = prof.pan_prefix.or_else(|| prof.pan.map(|d| d.chars().take(8).collect()));
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            continue;
+        };
+        let Ok(prof) = toml::from_str::<Profile>(&text) else {
+            continue;
+        };
+        let prefix = prof
+            .pan_prefix
+            .or_else(|| prof.pan.map(|d| d.chars().take(8).collect()));
         let cvn = prof.cvn.map(|c| normalise_cvn(&c));
         if let (Some(prefix), Some(cvn), Some(imk)) = (prefix, cvn, prof.imk_ac) {
             out.push((prefix, cvn, imk, p.display().to_string()));
@@ -65,7 +73,11 @@ pub fn ranges_from_profiles(dir: &Path) -> Vec<(String, String, String, String)>
 
 /// Profiles may say `18`, `visa-18`, `Visa18`...
 fn normalise_cvn(c: &str) -> String {
-    let lower: String = c.to_ascii_lowercase().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let lower: String = c
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
     match lower.as_str() {
         "10" | "visa10" | "cvn10" => "visa-10",
         "18" | "visa18" | "cvn18" => "visa-18",
@@ -82,7 +94,10 @@ pub async fn seed(st: &Shared, profiles: &Path) -> Result<Seeded, ApiError> {
         .map(|(p, c, k, _)| (p, c, k))
         .collect();
     if ranges.is_empty() {
-        ranges = DEMO_RANGES.iter().map(|(p, c, k)| (p.to_string(), c.to_string(), k.to_string())).collect();
+        ranges = DEMO_RANGES
+            .iter()
+            .map(|(p, c, k)| (p.to_string(), c.to_string(), k.to_string()))
+            .collect();
     }
     for (prefix, cvn, imk) in &ranges {
         crate::issuer::put_range(
@@ -113,6 +128,9 @@ pub async fn seed(st: &Shared, profiles: &Path) -> Result<Seeded, ApiError> {
         merchant_id: onboarded.merchant_id,
         merchant_key: onboarded.merchant_key,
         activation_code: code.code,
-        ranges: ranges.into_iter().map(|(p, c, _)| (p, c, "imk_ac".into())).collect(),
+        ranges: ranges
+            .into_iter()
+            .map(|(p, c, _)| (p, c, "imk_ac".into()))
+            .collect(),
     })
 }

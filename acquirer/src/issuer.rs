@@ -33,10 +33,19 @@ pub struct Icc {
     pub cid: Option<u8>,
 }
 
-fn fixed<const N: usize>(tags: &BTreeMap<u32, Vec<u8>>, tag: u32, name: &str) -> ApiResult<[u8; N]> {
+fn fixed<const N: usize>(
+    tags: &BTreeMap<u32, Vec<u8>>,
+    tag: u32,
+    name: &str,
+) -> ApiResult<[u8; N]> {
     tags.get(&tag)
         .and_then(|v| <[u8; N]>::try_from(v.as_slice()).ok())
-        .ok_or_else(|| ApiError::unprocessable("invalid_icc_data", format!("icc_data needs tag {tag:X} ({name}) of {N} bytes")))
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_icc_data",
+                format!("icc_data needs tag {tag:X} ({name}) of {N} bytes"),
+            )
+        })
 }
 
 impl Icc {
@@ -55,22 +64,34 @@ impl Icc {
             }
         })
         .map_err(|e| bad(format!("icc_data is not valid BER-TLV: {e}")))?;
-        let pan_cn = tags.get(&0x5A).ok_or_else(|| bad("icc_data needs tag 5A (PAN)".into()))?;
+        let pan_cn = tags
+            .get(&0x5A)
+            .ok_or_else(|| bad("icc_data needs tag 5A (PAN)".into()))?;
         let pan = Pan::from_cn(pan_cn).map_err(|e| bad(format!("tag 5A: {e}")))?;
         let psn = match tags.get(&0x5F34).map(Vec::as_slice) {
             None => 0,
-            Some([b]) => kernel::bcd::decode_digits(&[*b]).and_then(|d| d.parse().ok()).unwrap_or(*b),
+            Some([b]) => kernel::bcd::decode_digits(&[*b])
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(*b),
             Some(_) => return Err(bad("tag 5F34 must be one byte".into())),
         };
         let amount: [u8; 6] = fixed(&tags, 0x9F02, "amount authorised")?;
-        let amount_digits = kernel::bcd::decode_digits(&amount).ok_or_else(|| bad("tag 9F02 is not BCD".into()))?;
+        let amount_digits =
+            kernel::bcd::decode_digits(&amount).ok_or_else(|| bad("tag 9F02 is not BCD".into()))?;
         if amount_digits.parse::<u64>().ok() != Some(amount_minor) {
-            return Err(ApiError::unprocessable("icc_data_mismatch", "amount in tag 9F02 differs from amount_minor"));
+            return Err(ApiError::unprocessable(
+                "icc_data_mismatch",
+                "amount in tag 9F02 differs from amount_minor",
+            ));
         }
         let cur: [u8; 2] = fixed(&tags, 0x5F2A, "currency")?;
-        let cur_ok = kernel::bcd::decode_digits(&cur).and_then(|d| d.parse::<u16>().ok()) == Some(currency);
+        let cur_ok =
+            kernel::bcd::decode_digits(&cur).and_then(|d| d.parse::<u16>().ok()) == Some(currency);
         if !cur_ok {
-            return Err(ApiError::unprocessable("icc_data_mismatch", "currency in tag 5F2A differs from currency"));
+            return Err(ApiError::unprocessable(
+                "icc_data_mismatch",
+                "currency in tag 5F2A differs from currency",
+            ));
         }
         Ok(Icc {
             psn,
@@ -119,18 +140,39 @@ pub fn parse_cvn(s: &str) -> Option<Cvn> {
 }
 
 fn cvn_from_number(n: i64) -> Option<Cvn> {
-    Cvn::ALL.iter().copied().find(|c| i64::from(c.number()) == n)
+    Cvn::ALL
+        .iter()
+        .copied()
+        .find(|c| i64::from(c.number()) == n)
 }
 
 pub async fn put_range(st: &Shared, req: &IssuerRangeRequest) -> ApiResult<()> {
-    if req.pan_prefix.is_empty() || req.pan_prefix.len() > 12 || !req.pan_prefix.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::unprocessable("invalid_pan_prefix", "pan_prefix must be 1 to 12 digits"));
+    if req.pan_prefix.is_empty()
+        || req.pan_prefix.len() > 12
+        || !req.pan_prefix.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(ApiError::unprocessable(
+            "invalid_pan_prefix",
+            "pan_prefix must be 1 to 12 digits",
+        ));
     }
-    let cvn = parse_cvn(&req.cvn).ok_or_else(|| ApiError::unprocessable("invalid_cvn", "cvn must be visa-10, visa-18, mastercard-16 or mastercard-17"))?;
-    let key = hex::decode(&req.imk_ac).ok().filter(|k| k.len() == 16).ok_or_else(|| ApiError::unprocessable("invalid_key", "imk_ac must be 16 bytes in hex"))?;
-    let balance = i64::try_from(req.default_balance_minor).map_err(|_| ApiError::unprocessable("invalid_amount", "balance too large"))?;
+    let cvn = parse_cvn(&req.cvn).ok_or_else(|| {
+        ApiError::unprocessable(
+            "invalid_cvn",
+            "cvn must be visa-10, visa-18, mastercard-16 or mastercard-17",
+        )
+    })?;
+    let key = hex::decode(&req.imk_ac)
+        .ok()
+        .filter(|k| k.len() == 16)
+        .ok_or_else(|| ApiError::unprocessable("invalid_key", "imk_ac must be 16 bytes in hex"))?;
+    let balance = i64::try_from(req.default_balance_minor)
+        .map_err(|_| ApiError::unprocessable("invalid_amount", "balance too large"))?;
     let mut tx = st.store.pool.begin().await?;
-    sqlx::query("DELETE FROM issuer_ranges WHERE pan_prefix = $1").bind(&req.pan_prefix).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM issuer_ranges WHERE pan_prefix = $1")
+        .bind(&req.pan_prefix)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("INSERT INTO issuer_ranges (pan_prefix, cvn, imk_ac_hex, default_balance_minor, velocity_limit) VALUES ($1, $2, $3, $4, $5)")
         .bind(&req.pan_prefix)
         .bind(i64::from(cvn.number()))
@@ -143,10 +185,19 @@ pub async fn put_range(st: &Shared, req: &IssuerRangeRequest) -> ApiResult<()> {
     Ok(())
 }
 
-pub async fn put_card(st: &Shared, card: &PanRef, balance_minor: u64, blocked: bool) -> ApiResult<()> {
-    let balance = i64::try_from(balance_minor).map_err(|_| ApiError::unprocessable("invalid_amount", "balance too large"))?;
+pub async fn put_card(
+    st: &Shared,
+    card: &PanRef,
+    balance_minor: u64,
+    blocked: bool,
+) -> ApiResult<()> {
+    let balance = i64::try_from(balance_minor)
+        .map_err(|_| ApiError::unprocessable("invalid_amount", "balance too large"))?;
     let mut tx = st.store.pool.begin().await?;
-    sqlx::query("DELETE FROM card_accounts WHERE pan_token = $1").bind(&card.token).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM card_accounts WHERE pan_token = $1")
+        .bind(&card.token)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("INSERT INTO card_accounts (pan_token, masked_pan, balance_minor, blocked) VALUES ($1, $2, $3, $4)")
         .bind(&card.token)
         .bind(card.masked.as_str())
@@ -194,11 +245,19 @@ async fn find_range(tx: &mut Transaction<'_, Any>, pan: &Pan) -> ApiResult<Optio
     }
     let Some((_, r)) = best else { return Ok(None) };
     let mut key_hex: String = col(r, "imk_ac_hex")?;
-    let key = hex::decode(&key_hex).ok().and_then(|k| <Key16>::try_from(k.as_slice()).ok());
+    let key = hex::decode(&key_hex)
+        .ok()
+        .and_then(|k| <Key16>::try_from(k.as_slice()).ok());
     key_hex.zeroize();
     let imk = key.ok_or_else(|| ApiError::internal("stored issuer key is not 16 bytes"))?;
-    let cvn = cvn_from_number(col(r, "cvn")?).ok_or_else(|| ApiError::internal("stored CVN unknown"))?;
-    Ok(Some(Range { cvn, imk, default_balance: col(r, "default_balance_minor")?, velocity_limit: col(r, "velocity_limit")? }))
+    let cvn =
+        cvn_from_number(col(r, "cvn")?).ok_or_else(|| ApiError::internal("stored CVN unknown"))?;
+    Ok(Some(Range {
+        cvn,
+        imk,
+        default_balance: col(r, "default_balance_minor")?,
+        velocity_limit: col(r, "velocity_limit")?,
+    }))
 }
 
 fn arpc(range: &Range, icc: &Icc, approved: bool, response_code: &str) -> Option<Vec<u8>> {
@@ -210,15 +269,35 @@ fn arpc(range: &Range, icc: &Icc, approved: bool, response_code: &str) -> Option
         },
         _ => {
             let b = response_code.as_bytes();
-            IssuerResponse::Arc([b.first().copied().unwrap_or(b'0'), b.get(1).copied().unwrap_or(b'5')])
+            IssuerResponse::Arc([
+                b.first().copied().unwrap_or(b'0'),
+                b.get(1).copied().unwrap_or(b'5'),
+            ])
         }
     };
-    cryptogram::generate_arpc(range.cvn, &range.imk, icc.pan.expose_digits(), icc.psn, icc.atc, icc.un, icc.ac, &response).ok()
+    cryptogram::generate_arpc(
+        range.cvn,
+        &range.imk,
+        icc.pan.expose_digits(),
+        icc.psn,
+        icc.atc,
+        icc.un,
+        icc.ac,
+        &response,
+    )
+    .ok()
 }
 
 /// Decides a purchase. `channel` is `online` (ARQC, answer with ARPC) or
 /// `offline` (an advice for a payment the card approved with a TC).
-pub async fn decide(_st: &Shared, tx: &mut Transaction<'_, Any>, icc: &Icc, card: &PanRef, channel: &str, now: i64) -> ApiResult<Decision> {
+pub async fn decide(
+    _st: &Shared,
+    tx: &mut Transaction<'_, Any>,
+    icc: &Icc,
+    card: &PanRef,
+    channel: &str,
+    now: i64,
+) -> ApiResult<Decision> {
     let offline = channel == "offline";
     let decline = |code: &'static str, reason: String| Decision {
         approved: false,
@@ -234,15 +313,34 @@ pub async fn decide(_st: &Shared, tx: &mut Transaction<'_, Any>, icc: &Icc, card
     let get = |tag: u32| icc.tags.get(&tag).cloned();
     let input = match cryptogram::ac_input(range.cvn, &get) {
         Ok(i) => i,
-        Err(e) => return Ok(decline("30", format!("card data incomplete for the cryptogram: {e}"))),
+        Err(e) => {
+            return Ok(decline(
+                "30",
+                format!("card data incomplete for the cryptogram: {e}"),
+            ))
+        }
     };
-    let ok = cryptogram::verify_ac(range.cvn, &range.imk, icc.pan.expose_digits(), icc.psn, icc.atc, icc.un, &input, icc.ac).unwrap_or(false);
+    let ok = cryptogram::verify_ac(
+        range.cvn,
+        &range.imk,
+        icc.pan.expose_digits(),
+        icc.psn,
+        icc.atc,
+        icc.un,
+        &input,
+        icc.ac,
+    )
+    .unwrap_or(false);
     if !ok {
-        return Ok(decline("05", "application cryptogram does not verify (arqc_invalid)".into()));
+        return Ok(decline(
+            "05",
+            "application cryptogram does not verify (arqc_invalid)".into(),
+        ));
     }
-    let amount: i64 = kernel::bcd::decode_digits(icc.tags.get(&0x9F02).map(Vec::as_slice).unwrap_or_default())
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0);
+    let amount: i64 =
+        kernel::bcd::decode_digits(icc.tags.get(&0x9F02).map(Vec::as_slice).unwrap_or_default())
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0);
     // The account is created on first sight with the range's default
     // balance, so virtual cards need no provisioning.
     sqlx::query("INSERT INTO card_accounts (pan_token, masked_pan, balance_minor, blocked) VALUES ($1, $2, $3, 0) ON CONFLICT (pan_token) DO NOTHING")
@@ -251,27 +349,40 @@ pub async fn decide(_st: &Shared, tx: &mut Transaction<'_, Any>, icc: &Icc, card
         .bind(range.default_balance)
         .execute(&mut **tx)
         .await?;
-    let acct: AnyRow = sqlx::query("SELECT balance_minor, blocked FROM card_accounts WHERE pan_token = $1")
-        .bind(&card.token)
-        .fetch_one(&mut **tx)
-        .await?;
+    let acct: AnyRow =
+        sqlx::query("SELECT balance_minor, blocked FROM card_accounts WHERE pan_token = $1")
+            .bind(&card.token)
+            .fetch_one(&mut **tx)
+            .await?;
     let auth_code = Some(hex::encode_upper(crate::util::random_bytes::<3>()));
     if offline {
         // The card already approved it: record the debit even past the
         // balance; an offline payment is not the issuer's to refuse.
-        sqlx::query("UPDATE card_accounts SET balance_minor = balance_minor - $1 WHERE pan_token = $2")
-            .bind(amount)
-            .bind(&card.token)
-            .execute(&mut **tx)
-            .await?;
-        return Ok(Decision { approved: true, offline, response_code: "00", reason: "offline approval recorded".into(), auth_code: None, issuer_authentication_data: None });
+        sqlx::query(
+            "UPDATE card_accounts SET balance_minor = balance_minor - $1 WHERE pan_token = $2",
+        )
+        .bind(amount)
+        .bind(&card.token)
+        .execute(&mut **tx)
+        .await?;
+        return Ok(Decision {
+            approved: true,
+            offline,
+            response_code: "00",
+            reason: "offline approval recorded".into(),
+            auth_code: None,
+            issuer_authentication_data: None,
+        });
     }
     let with_arpc = |mut d: Decision| {
         d.issuer_authentication_data = arpc(&range, icc, d.approved, d.response_code);
         d
     };
     if col::<i64>(&acct, "blocked")? != 0 {
-        return Ok(with_arpc(decline("62", "card is blocked by the issuer".into())));
+        return Ok(with_arpc(decline(
+            "62",
+            "card is blocked by the issuer".into(),
+        )));
     }
     if range.velocity_limit > 0 {
         let row: AnyRow = sqlx::query("SELECT COUNT(*) AS n FROM payments WHERE pan_token = $1 AND status = 'approved' AND created_ms > $2")
@@ -280,7 +391,13 @@ pub async fn decide(_st: &Shared, tx: &mut Transaction<'_, Any>, icc: &Icc, card
             .fetch_one(&mut **tx)
             .await?;
         if col::<i64>(&row, "n")? >= range.velocity_limit {
-            return Ok(with_arpc(decline("65", format!("more than {} approved payments on this card in 10 minutes", range.velocity_limit))));
+            return Ok(with_arpc(decline(
+                "65",
+                format!(
+                    "more than {} approved payments on this card in 10 minutes",
+                    range.velocity_limit
+                ),
+            )));
         }
     }
     let debited = sqlx::query("UPDATE card_accounts SET balance_minor = balance_minor - $1 WHERE pan_token = $2 AND balance_minor >= $1")
@@ -291,5 +408,12 @@ pub async fn decide(_st: &Shared, tx: &mut Transaction<'_, Any>, icc: &Icc, card
     if debited.rows_affected() != 1 {
         return Ok(with_arpc(decline("51", "insufficient funds".into())));
     }
-    Ok(with_arpc(Decision { approved: true, offline, response_code: "00", reason: "approved".into(), auth_code, issuer_authentication_data: None }))
+    Ok(with_arpc(Decision {
+        approved: true,
+        offline,
+        response_code: "00",
+        reason: "approved".into(),
+        auth_code,
+        issuer_authentication_data: None,
+    }))
 }

@@ -45,7 +45,11 @@ pub enum KeyError {
     Invalid(&'static str),
 }
 
-async fn secret(store: &Store, name: &str, make: impl FnOnce() -> Option<Vec<u8>>) -> Result<Vec<u8>, KeyError> {
+async fn secret(
+    store: &Store,
+    name: &str,
+    make: impl FnOnce() -> Option<Vec<u8>>,
+) -> Result<Vec<u8>, KeyError> {
     let get = || async {
         let row: Option<AnyRow> = sqlx::query("SELECT value_hex FROM secrets WHERE name = $1")
             .bind(name)
@@ -54,7 +58,9 @@ async fn secret(store: &Store, name: &str, make: impl FnOnce() -> Option<Vec<u8>
         match row {
             Some(r) => {
                 let h: String = col(&r, "value_hex")?;
-                hex::decode(h).map(Some).map_err(|_| KeyError::Invalid("not hex"))
+                hex::decode(h)
+                    .map(Some)
+                    .map_err(|_| KeyError::Invalid("not hex"))
             }
             None => Ok::<_, KeyError>(None),
         }
@@ -65,12 +71,16 @@ async fn secret(store: &Store, name: &str, make: impl FnOnce() -> Option<Vec<u8>
     let fresh = make().ok_or(KeyError::Invalid("could not generate"))?;
     // Another process may have raced us: insert-if-absent, then read back
     // whatever won.
-    sqlx::query("INSERT INTO secrets (name, value_hex) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-        .bind(name)
-        .bind(hex::encode(&fresh))
-        .execute(&store.pool)
-        .await?;
-    get().await?.ok_or(KeyError::Invalid("missing after insert"))
+    sqlx::query(
+        "INSERT INTO secrets (name, value_hex) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(hex::encode(&fresh))
+    .execute(&store.pool)
+    .await?;
+    get()
+        .await?
+        .ok_or(KeyError::Invalid("missing after insert"))
 }
 
 impl AcquirerKeys {
@@ -84,8 +94,14 @@ impl AcquirerKeys {
         .await?;
         let signing = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8, &rng)
             .map_err(|_| KeyError::Invalid("acquirer signing key"))?;
-        let pan = secret(store, "pan_token_hmac", || Some(crate::util::random_bytes::<32>().to_vec())).await?;
-        let token_secret = secret(store, "token_hmac", || Some(crate::util::random_bytes::<32>().to_vec())).await?;
+        let pan = secret(store, "pan_token_hmac", || {
+            Some(crate::util::random_bytes::<32>().to_vec())
+        })
+        .await?;
+        let token_secret = secret(store, "token_hmac", || {
+            Some(crate::util::random_bytes::<32>().to_vec())
+        })
+        .await?;
         let digest = ring::digest::digest(&ring::digest::SHA256, signing.public_key().as_ref());
         let key_id = hex::encode(digest.as_ref().get(..8).unwrap_or_default());
         Ok(AcquirerKeys {
@@ -104,7 +120,9 @@ impl AcquirerKeys {
 
     /// ECDSA P-256 / SHA-256 signature (ASN.1 DER).
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, ring::error::Unspecified> {
-        self.signing.sign(&self.rng, msg).map(|s| s.as_ref().to_vec())
+        self.signing
+            .sign(&self.rng, msg)
+            .map(|s| s.as_ref().to_vec())
     }
 
     pub fn pan_ref(&self, pan: &Pan) -> PanRef {

@@ -18,6 +18,7 @@ pub mod error;
 pub mod issuer;
 pub mod keys;
 pub mod merchant;
+pub mod sim;
 pub mod store;
 pub mod terminal;
 pub mod trust;
@@ -105,7 +106,10 @@ async fn prune_nonces(state: Shared) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tick.tick().await;
-        let cutoff = state.clock.now_ms().saturating_sub(state.policy.max_request_skew_ms.saturating_mul(2));
+        let cutoff = state
+            .clock
+            .now_ms()
+            .saturating_sub(state.policy.max_request_skew_ms.saturating_mul(2));
         if let Err(e) = sqlx::query("DELETE FROM request_nonces WHERE at_ms < $1")
             .bind(cutoff)
             .execute(&state.store.pool)

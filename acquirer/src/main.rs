@@ -50,7 +50,15 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let Cli { cmd } = Cli::parse();
-    let Cmd::Serve { listen, database, admin_token, allow_binary, allow_emulator, demo, profiles } = cmd;
+    let Cmd::Serve {
+        listen,
+        database,
+        admin_token,
+        allow_binary,
+        allow_emulator,
+        demo,
+        profiles,
+    } = cmd;
     let admin_token = admin_token.unwrap_or_else(|| {
         let t = hex::encode(acquirer::util::random_bytes::<16>());
         println!("operator token (pass as Authorization: Bearer ...): {t}");
@@ -61,7 +69,14 @@ async fn main() -> std::process::ExitCode {
     if attestation.allowed_binaries.is_empty() {
         println!("note: no --allow-binary given: no terminal can attest until one is allowed");
     }
-    let config = Config { database, listen, admin_token, policy: Policy::default(), attestation, clock: Clock::System };
+    let config = Config {
+        database,
+        listen,
+        admin_token,
+        policy: Policy::default(),
+        attestation,
+        clock: Clock::System,
+    };
     let running = match acquirer::spawn(&config).await {
         Ok(r) => r,
         Err(e) => {
@@ -72,14 +87,20 @@ async fn main() -> std::process::ExitCode {
     if demo {
         match acquirer::demo::seed(&running.state, &profiles).await {
             Ok(s) => {
-                println!("demo merchant: {} (merchant key {})", s.merchant_id, s.merchant_key);
+                println!(
+                    "demo merchant: {} (merchant key {})",
+                    s.merchant_id, s.merchant_key
+                );
                 println!("demo activation code: {}", s.activation_code);
                 for (prefix, cvn, _) in &s.ranges {
                     println!("issuer range {prefix}* ({cvn})");
                 }
             }
             Err(e) => {
-                eprintln!("softpos-acquirer: demo seeding failed: {} ({})", e.message, e.code);
+                eprintln!(
+                    "softpos-acquirer: demo seeding failed: {} ({})",
+                    e.message, e.code
+                );
                 return std::process::ExitCode::FAILURE;
             }
         }

@@ -95,13 +95,19 @@ fn authorize_caller(caller: &Caller, m: &Merchant) -> ApiResult<()> {
     match caller {
         Caller::Admin => Ok(()),
         Caller::Merchant { key_hash } if crate::api::same_secret(key_hash, &m.key_hash) => Ok(()),
-        Caller::Merchant { .. } => Err(ApiError::forbidden("wrong_merchant_key", "this key does not belong to this merchant")),
+        Caller::Merchant { .. } => Err(ApiError::forbidden(
+            "wrong_merchant_key",
+            "this key does not belong to this merchant",
+        )),
     }
 }
 
 /// The latest history entry's (seq, hash), read inside the caller's
 /// transaction.
-async fn history_head(tx: &mut Transaction<'_, Any>, merchant_id: &str) -> ApiResult<(i64, String)> {
+async fn history_head(
+    tx: &mut Transaction<'_, Any>,
+    merchant_id: &str,
+) -> ApiResult<(i64, String)> {
     let row: Option<AnyRow> = sqlx::query(
         "SELECT seq, hash FROM merchant_history WHERE merchant_id = $1 ORDER BY seq DESC LIMIT 1",
     )
@@ -118,11 +124,12 @@ pub async fn current_history_seq<'e, E>(exec: E, merchant_id: &str) -> ApiResult
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
-    let row: Option<AnyRow> =
-        sqlx::query("SELECT seq FROM merchant_history WHERE merchant_id = $1 ORDER BY seq DESC LIMIT 1")
-            .bind(merchant_id)
-            .fetch_optional(exec)
-            .await?;
+    let row: Option<AnyRow> = sqlx::query(
+        "SELECT seq FROM merchant_history WHERE merchant_id = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(merchant_id)
+    .fetch_optional(exec)
+    .await?;
     match row {
         Some(r) => Ok(col(&r, "seq")?),
         None => Ok(0),
@@ -155,27 +162,50 @@ async fn append_history(
     .bind(at_ms)
     .execute(&mut **tx)
     .await?;
-    Ok(HistoryEntry { seq, kind: kind.into(), body, prev_hash: prev, hash, at_ms })
+    Ok(HistoryEntry {
+        seq,
+        kind: kind.into(),
+        body,
+        prev_hash: prev,
+        hash,
+        at_ms,
+    })
 }
 
-pub async fn onboard(State(st): State<Shared>, _: Admin, ApiJson(req): ApiJson<OnboardRequest>) -> ApiResult<Json<OnboardResponse>> {
+pub async fn onboard(
+    State(st): State<Shared>,
+    _: Admin,
+    ApiJson(req): ApiJson<OnboardRequest>,
+) -> ApiResult<Json<OnboardResponse>> {
     onboard_merchant(&st, &req).await.map(Json)
 }
 
 pub async fn onboard_merchant(st: &Shared, req: &OnboardRequest) -> ApiResult<OnboardResponse> {
     let name = req.name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(ApiError::unprocessable("invalid_name", "merchant name must be 1 to 200 characters"));
+        return Err(ApiError::unprocessable(
+            "invalid_name",
+            "merchant name must be 1 to 200 characters",
+        ));
     }
     if !valid_mcc(&req.mcc) {
-        return Err(ApiError::unprocessable("invalid_mcc", "MCC must be four digits"));
+        return Err(ApiError::unprocessable(
+            "invalid_mcc",
+            "MCC must be four digits",
+        ));
     }
     let acct = req.settlement_account.trim();
     if acct.len() < 8 || acct.len() > 64 || !acct.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(ApiError::unprocessable("invalid_settlement_account", "settlement account must be 8 to 64 letters or digits (e.g. an IBAN without spaces)"));
+        return Err(ApiError::unprocessable(
+            "invalid_settlement_account",
+            "settlement account must be 8 to 64 letters or digits (e.g. an IBAN without spaces)",
+        ));
     }
     if req.fee_bps > 1_000 {
-        return Err(ApiError::unprocessable("invalid_fee", "fee must be at most 1000 basis points (10%)"));
+        return Err(ApiError::unprocessable(
+            "invalid_fee",
+            "fee must be at most 1000 basis points (10%)",
+        ));
     }
     let currency = kernel::money::Currency::parse(&req.currency)
         .map_err(|e| ApiError::unprocessable("invalid_currency", e.to_string()))?;
@@ -208,10 +238,18 @@ pub async fn onboard_merchant(st: &Shared, req: &OnboardRequest) -> ApiResult<On
     .await?;
     tx.commit().await?;
     tracing::info!(merchant_id = %id, "merchant onboarded");
-    Ok(OnboardResponse { merchant_id: id, merchant_key: key, history_head: head })
+    Ok(OnboardResponse {
+        merchant_id: id,
+        merchant_key: key,
+        history_head: head,
+    })
 }
 
-pub async fn get_merchant(State(st): State<Shared>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn get_merchant(
+    State(st): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     let m = load_merchant(&st.store.pool, &id).await?;
     authorize_caller(&caller, &m)?;
     Ok(Json(serde_json::json!({
@@ -237,22 +275,36 @@ pub async fn create_activation_code(st: &Shared, merchant_id: &str) -> ApiResult
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect::<Vec<_>>()
         .join("-");
-    let expires_ms = st.clock.now_ms().saturating_add(st.policy.activation_ttl_ms);
+    let expires_ms = st
+        .clock
+        .now_ms()
+        .saturating_add(st.policy.activation_ttl_ms);
     sqlx::query("INSERT INTO activation_codes (code_hash, merchant_id, expires_ms, used_ms) VALUES ($1, $2, $3, NULL)")
         .bind(sha256_hex(normalise_code(&code).as_bytes()))
         .bind(merchant_id)
         .bind(expires_ms)
         .execute(&st.store.pool)
         .await?;
-    Ok(ActivationCode { code, merchant_id: merchant_id.into(), expires_ms })
+    Ok(ActivationCode {
+        code,
+        merchant_id: merchant_id.into(),
+        expires_ms,
+    })
 }
 
 /// Codes are compared without dashes, spaces or case.
 pub fn normalise_code(code: &str) -> String {
-    code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect()
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
-pub async fn activation_code(State(st): State<Shared>, _: Admin, Path(id): Path<String>) -> ApiResult<Json<ActivationCode>> {
+pub async fn activation_code(
+    State(st): State<Shared>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ActivationCode>> {
     Ok(Json(create_activation_code(&st, &id).await?))
 }
 
@@ -263,16 +315,30 @@ pub struct ChangeRequest {
     pub mcc: Option<String>,
 }
 
-pub async fn propose_change(State(st): State<Shared>, _: Admin, Path(id): Path<String>, ApiJson(req): ApiJson<ChangeRequest>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn propose_change(
+    State(st): State<Shared>,
+    _: Admin,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ChangeRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
     load_merchant(&st.store.pool, &id).await?;
     if req.fee_bps.is_none() && req.mcc.is_none() {
-        return Err(ApiError::unprocessable("empty_change", "a change needs fee_bps or mcc"));
+        return Err(ApiError::unprocessable(
+            "empty_change",
+            "a change needs fee_bps or mcc",
+        ));
     }
     if req.fee_bps.is_some_and(|f| f > 1_000) {
-        return Err(ApiError::unprocessable("invalid_fee", "fee must be at most 1000 basis points"));
+        return Err(ApiError::unprocessable(
+            "invalid_fee",
+            "fee must be at most 1000 basis points",
+        ));
     }
     if req.mcc.as_deref().is_some_and(|m| !valid_mcc(m)) {
-        return Err(ApiError::unprocessable("invalid_mcc", "MCC must be four digits"));
+        return Err(ApiError::unprocessable(
+            "invalid_mcc",
+            "MCC must be four digits",
+        ));
     }
     let cid = new_id("chg");
     sqlx::query("INSERT INTO merchant_changes (id, merchant_id, fee_bps, mcc, status, proposed_ms, decided_ms) VALUES ($1, $2, $3, $4, 'pending', $5, NULL)")
@@ -283,28 +349,45 @@ pub async fn propose_change(State(st): State<Shared>, _: Admin, Path(id): Path<S
         .bind(st.clock.now_ms())
         .execute(&st.store.pool)
         .await?;
-    Ok(Json(serde_json::json!({ "change_id": cid, "status": "pending",
+    Ok(Json(
+        serde_json::json!({ "change_id": cid, "status": "pending",
         "fee_bps": req.fee_bps, "mcc": req.mcc,
-        "note": "takes effect only when the merchant acknowledges it" })))
+        "note": "takes effect only when the merchant acknowledges it" }),
+    ))
 }
 
-pub async fn acknowledge_change(State(st): State<Shared>, caller: Caller, Path((id, cid)): Path<(String, String)>) -> ApiResult<Json<HistoryEntry>> {
+pub async fn acknowledge_change(
+    State(st): State<Shared>,
+    caller: Caller,
+    Path((id, cid)): Path<(String, String)>,
+) -> ApiResult<Json<HistoryEntry>> {
     let now = st.clock.now_ms();
     let mut tx = st.store.pool.begin().await?;
     let m = load_merchant(&mut *tx, &id).await?;
     // Only the merchant itself can acknowledge: that is the point.
     match &caller {
         Caller::Merchant { key_hash } if crate::api::same_secret(key_hash, &m.key_hash) => {}
-        _ => return Err(ApiError::forbidden("merchant_key_required", "only the merchant, with its own key, can acknowledge a change")),
+        _ => {
+            return Err(ApiError::forbidden(
+                "merchant_key_required",
+                "only the merchant, with its own key, can acknowledge a change",
+            ))
+        }
     }
-    let row: Option<AnyRow> = sqlx::query("SELECT fee_bps, mcc, status FROM merchant_changes WHERE id = $1 AND merchant_id = $2")
-        .bind(&cid)
-        .bind(&id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let r = row.ok_or_else(|| ApiError::not_found("unknown_change", "no such change for this merchant"))?;
+    let row: Option<AnyRow> = sqlx::query(
+        "SELECT fee_bps, mcc, status FROM merchant_changes WHERE id = $1 AND merchant_id = $2",
+    )
+    .bind(&cid)
+    .bind(&id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let r = row
+        .ok_or_else(|| ApiError::not_found("unknown_change", "no such change for this merchant"))?;
     if col::<String>(&r, "status")? != "pending" {
-        return Err(ApiError::conflict("change_not_pending", "this change was already acknowledged"));
+        return Err(ApiError::conflict(
+            "change_not_pending",
+            "this change was already acknowledged",
+        ));
     }
     let fee: Option<i64> = col(&r, "fee_bps")?;
     let mcc: Option<String> = col(&r, "mcc")?;
@@ -316,11 +399,13 @@ pub async fn acknowledge_change(State(st): State<Shared>, caller: Caller, Path((
         .bind(&id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE merchant_changes SET status = 'acknowledged', decided_ms = $1 WHERE id = $2")
-        .bind(now)
-        .bind(&cid)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE merchant_changes SET status = 'acknowledged', decided_ms = $1 WHERE id = $2",
+    )
+    .bind(now)
+    .bind(&cid)
+    .execute(&mut *tx)
+    .await?;
     let entry = append_history(
         &mut tx,
         &id,
@@ -362,7 +447,10 @@ pub fn chain_valid(entries: &[HistoryEntry]) -> bool {
     let mut prev = "0".repeat(64);
     for (i, e) in entries.iter().enumerate() {
         let expect_seq = i64::try_from(i).unwrap_or(i64::MAX).saturating_add(1);
-        if e.seq != expect_seq || e.prev_hash != prev || entry_hash(&prev, e.seq, &e.kind, &e.body.to_string(), e.at_ms) != e.hash {
+        if e.seq != expect_seq
+            || e.prev_hash != prev
+            || entry_hash(&prev, e.seq, &e.kind, &e.body.to_string(), e.at_ms) != e.hash
+        {
             return false;
         }
         prev = e.hash.clone();
@@ -370,11 +458,17 @@ pub fn chain_valid(entries: &[HistoryEntry]) -> bool {
     true
 }
 
-pub async fn history(State(st): State<Shared>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn history(
+    State(st): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     let m = load_merchant(&st.store.pool, &id).await?;
     authorize_caller(&caller, &m)?;
     let entries = load_history(&st, &id).await?;
-    Ok(Json(serde_json::json!({ "merchant_id": id, "chain_valid": chain_valid(&entries), "entries": entries })))
+    Ok(Json(
+        serde_json::json!({ "merchant_id": id, "chain_valid": chain_valid(&entries), "entries": entries }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -422,15 +516,23 @@ fn line_amounts(kind: &str, amount: i64, fee_bps: i64) -> (i64, i64, i64) {
     }
 }
 
-pub async fn settle(State(st): State<Shared>, _: Admin, Path(id): Path<String>, ApiJson(req): ApiJson<SettleRequest>) -> ApiResult<Json<Settlement>> {
-    let day = parse_day(&req.business_date).ok_or_else(|| ApiError::unprocessable("invalid_date", "business_date must be YYYY-MM-DD"))?;
+pub async fn settle(
+    State(st): State<Shared>,
+    _: Admin,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<SettleRequest>,
+) -> ApiResult<Json<Settlement>> {
+    let day = parse_day(&req.business_date).ok_or_else(|| {
+        ApiError::unprocessable("invalid_date", "business_date must be YYYY-MM-DD")
+    })?;
     let m = load_merchant(&st.store.pool, &id).await?;
     let mut tx = st.store.pool.begin().await?;
-    let existing: Option<AnyRow> = sqlx::query("SELECT * FROM settlements WHERE merchant_id = $1 AND business_date = $2")
-        .bind(&id)
-        .bind(&req.business_date)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let existing: Option<AnyRow> =
+        sqlx::query("SELECT * FROM settlements WHERE merchant_id = $1 AND business_date = $2")
+            .bind(&id)
+            .bind(&req.business_date)
+            .fetch_optional(&mut *tx)
+            .await?;
     if let Some(r) = existing {
         // Settling a day twice answers with the batch already made.
         return Ok(Json(settlement_from_row(&r)?));
@@ -523,14 +625,25 @@ pub struct StatementLine {
     pub history_seq: i64,
 }
 
-pub async fn statement(State(st): State<Shared>, caller: Caller, Path(id): Path<String>, Query(q): Query<StatementQuery>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn statement(
+    State(st): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<StatementQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
     let m = load_merchant(&st.store.pool, &id).await?;
     authorize_caller(&caller, &m)?;
     let (Some(from), Some(to)) = (parse_day(&q.from), parse_day(&q.to)) else {
-        return Err(ApiError::unprocessable("invalid_date", "from and to must be YYYY-MM-DD"));
+        return Err(ApiError::unprocessable(
+            "invalid_date",
+            "from and to must be YYYY-MM-DD",
+        ));
     };
     if to < from || to - from > 366 {
-        return Err(ApiError::unprocessable("invalid_period", "period must run forward and span at most a year"));
+        return Err(ApiError::unprocessable(
+            "invalid_period",
+            "period must run forward and span at most a year",
+        ));
     }
     let rows: Vec<AnyRow> = sqlx::query(
         "SELECT p.id, p.created_ms, p.business_date, p.kind, p.channel, p.terminal_id, p.masked_pan, p.mcc, \
@@ -556,7 +669,9 @@ pub async fn statement(State(st): State<Shared>, caller: Caller, Path(id): Path<
         net = net.saturating_add(n);
         let sdate: Option<String> = col(r, "settlement_date")?;
         let sid: Option<String> = col(r, "settlement_id")?;
-        let expected = parse_day(&bdate).map(|d| format_day(d + 1)).unwrap_or_default();
+        let expected = parse_day(&bdate)
+            .map(|d| format_day(d + 1))
+            .unwrap_or_default();
         lines.push(StatementLine {
             payment_id: col(r, "id")?,
             created_ms: col(r, "created_ms")?,
@@ -595,13 +710,30 @@ mod tests {
 
     fn entry(prev: &str, seq: i64, kind: &str, body: serde_json::Value) -> HistoryEntry {
         let hash = entry_hash(prev, seq, kind, &body.to_string(), 7);
-        HistoryEntry { seq, kind: kind.into(), body, prev_hash: prev.into(), hash, at_ms: 7 }
+        HistoryEntry {
+            seq,
+            kind: kind.into(),
+            body,
+            prev_hash: prev.into(),
+            hash,
+            at_ms: 7,
+        }
     }
 
     #[test]
     fn chain_detects_tampering() {
-        let a = entry(&"0".repeat(64), 1, "onboarded", serde_json::json!({"fee_bps": 150}));
-        let b = entry(&a.hash, 2, "change_acknowledged", serde_json::json!({"fee_bps": 120}));
+        let a = entry(
+            &"0".repeat(64),
+            1,
+            "onboarded",
+            serde_json::json!({"fee_bps": 150}),
+        );
+        let b = entry(
+            &a.hash,
+            2,
+            "change_acknowledged",
+            serde_json::json!({"fee_bps": 120}),
+        );
         let good = vec![a.clone(), b.clone()];
         assert!(chain_valid(&good));
         let mut edited = good.clone();
@@ -613,7 +745,10 @@ mod tests {
 
     #[test]
     fn masks_accounts() {
-        assert_eq!(mask_account("DE89370400440532013000"), "******************3000");
+        assert_eq!(
+            mask_account("DE89370400440532013000"),
+            "******************3000"
+        );
         assert_eq!(mask_account("123"), "123");
     }
 }

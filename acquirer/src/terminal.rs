@@ -21,8 +21,10 @@ const OFFLINE_LIMIT_MINOR: u64 = 5_000;
 pub const MAX_ADVICES: usize = 100;
 
 pub async fn acquirer_keys(State(st): State<Shared>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "keys": [{ "key_id": st.keys.key_id, "alg": "ES256",
-        "public_key": hex::encode(st.keys.public_key()) }] }))
+    Json(
+        serde_json::json!({ "keys": [{ "key_id": st.keys.key_id, "alg": "ES256",
+        "public_key": hex::encode(st.keys.public_key()) }] }),
+    )
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -37,7 +39,10 @@ pub struct SignedConfig {
 
 fn sign_config(st: &Shared, config: &TerminalConfig) -> ApiResult<SignedConfig> {
     let config_json = serde_json::to_string(config).map_err(ApiError::internal)?;
-    let sig = st.keys.sign(config_json.as_bytes()).map_err(|_| ApiError::internal("signing failed"))?;
+    let sig = st
+        .keys
+        .sign(config_json.as_bytes())
+        .map_err(|_| ApiError::internal("signing failed"))?;
     Ok(SignedConfig {
         config: config.clone(),
         config_json,
@@ -48,12 +53,18 @@ fn sign_config(st: &Shared, config: &TerminalConfig) -> ApiResult<SignedConfig> 
 
 /// Re-signs every configuration of a merchant after an acknowledged MCC
 /// change, inside the change's transaction.
-pub async fn resign_configs(st: &Shared, tx: &mut Transaction<'_, Any>, merchant_id: &str, now: i64) -> ApiResult<()> {
+pub async fn resign_configs(
+    st: &Shared,
+    tx: &mut Transaction<'_, Any>,
+    merchant_id: &str,
+    now: i64,
+) -> ApiResult<()> {
     let m = load_merchant(&mut **tx, merchant_id).await?;
-    let rows: Vec<AnyRow> = sqlx::query("SELECT id, config_json FROM terminals WHERE merchant_id = $1")
-        .bind(merchant_id)
-        .fetch_all(&mut **tx)
-        .await?;
+    let rows: Vec<AnyRow> =
+        sqlx::query("SELECT id, config_json FROM terminals WHERE merchant_id = $1")
+            .bind(merchant_id)
+            .fetch_all(&mut **tx)
+            .await?;
     for r in rows {
         let id: String = col(&r, "id")?;
         let old: String = col(&r, "config_json")?;
@@ -87,16 +98,27 @@ pub struct EnrollResponse {
     pub signed_config: SignedConfig,
 }
 
-pub async fn enroll(State(st): State<Shared>, ApiJson(req): ApiJson<EnrollRequest>) -> ApiResult<Json<EnrollResponse>> {
+pub async fn enroll(
+    State(st): State<Shared>,
+    ApiJson(req): ApiJson<EnrollRequest>,
+) -> ApiResult<Json<EnrollResponse>> {
     let pk = hex::decode(&req.public_key)
         .ok()
         .filter(|k| k.len() == 65 && k.first() == Some(&0x04))
-        .ok_or_else(|| ApiError::unprocessable("invalid_public_key", "public_key must be an uncompressed P-256 point in hex (65 bytes, 04...)"))?;
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_public_key",
+                "public_key must be an uncompressed P-256 point in hex (65 bytes, 04...)",
+            )
+        })?;
     // ring offers no bare point check; a key that is not on the curve can
     // never verify a signature, so the first signed request (the attestation
     // challenge) fails for it and nothing is trusted before that.
     if !matches!(req.key_kind.as_str(), "software" | "tpm") {
-        return Err(ApiError::unprocessable("invalid_key_kind", "key_kind must be software or tpm"));
+        return Err(ApiError::unprocessable(
+            "invalid_key_kind",
+            "key_kind must be software or tpm",
+        ));
     }
     let now = st.clock.now_ms();
     let code_hash = sha256_hex(normalise_code(&req.activation_code).as_bytes());
@@ -108,7 +130,10 @@ pub async fn enroll(State(st): State<Shared>, ApiJson(req): ApiJson<EnrollReques
         .execute(&mut *tx)
         .await?;
     if used.rows_affected() != 1 {
-        return Err(ApiError::forbidden("invalid_activation_code", "activation code is unknown, expired or already used; ask the acquirer for a new one"));
+        return Err(ApiError::forbidden(
+            "invalid_activation_code",
+            "activation code is unknown, expired or already used; ask the acquirer for a new one",
+        ));
     }
     let row: AnyRow = sqlx::query("SELECT merchant_id FROM activation_codes WHERE code_hash = $1")
         .bind(&code_hash)
@@ -145,15 +170,25 @@ pub async fn enroll(State(st): State<Shared>, ApiJson(req): ApiJson<EnrollReques
     .await?;
     tx.commit().await?;
     tracing::info!(%terminal_id, merchant_id = %m.id, key_kind = %req.key_kind, "terminal enrolled");
-    Ok(Json(EnrollResponse { terminal_id, signed_config: signed }))
+    Ok(Json(EnrollResponse {
+        terminal_id,
+        signed_config: signed,
+    }))
 }
 
-pub async fn terminal_config(State(st): State<Shared>, req: Attested<serde_json::Value>) -> ApiResult<Json<SignedConfig>> {
+pub async fn terminal_config(
+    State(st): State<Shared>,
+    req: Attested<serde_json::Value>,
+) -> ApiResult<Json<SignedConfig>> {
     let _ = &req.body;
     sign_config(&st, &req.terminal.config).map(Json)
 }
 
-pub async fn monitoring(State(st): State<Shared>, _: Admin, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn monitoring(
+    State(st): State<Shared>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     let t = trust::load_terminal(&st, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("unknown_terminal", "no such terminal"))?;
@@ -166,11 +201,15 @@ pub async fn monitoring(State(st): State<Shared>, _: Admin, Path(id): Path<Strin
     for r in &rows {
         let kind: String = col(r, "kind")?;
         *counts.entry(kind.clone()).or_default() += 1;
-        events.push(serde_json::json!({ "kind": kind, "code": col::<String>(r, "code")?,
-            "message": col::<String>(r, "message")?, "at_ms": col::<i64>(r, "at_ms")? }));
+        events.push(
+            serde_json::json!({ "kind": kind, "code": col::<String>(r, "code")?,
+            "message": col::<String>(r, "message")?, "at_ms": col::<i64>(r, "at_ms")? }),
+        );
     }
-    Ok(Json(serde_json::json!({ "terminal_id": t.id, "merchant_id": t.merchant_id,
-        "key_kind": t.key_kind, "blocked": t.blocked, "counts": counts, "events": events })))
+    Ok(Json(
+        serde_json::json!({ "terminal_id": t.id, "merchant_id": t.merchant_id,
+        "key_kind": t.key_kind, "blocked": t.blocked, "counts": counts, "events": events }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,7 +219,12 @@ pub struct BlockRequest {
     pub reason: String,
 }
 
-pub async fn block(State(st): State<Shared>, _: Admin, Path(id): Path<String>, ApiJson(req): ApiJson<BlockRequest>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn block(
+    State(st): State<Shared>,
+    _: Admin,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<BlockRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
     let res = sqlx::query("UPDATE terminals SET blocked = $1, block_reason = $2 WHERE id = $3")
         .bind(i64::from(req.blocked))
         .bind(&req.reason)
@@ -190,8 +234,17 @@ pub async fn block(State(st): State<Shared>, _: Admin, Path(id): Path<String>, A
     if res.rows_affected() == 0 {
         return Err(ApiError::not_found("unknown_terminal", "no such terminal"));
     }
-    trust::record(&st, &id, if req.blocked { "blocked" } else { "unblocked" }, "operator", &req.reason).await;
-    Ok(Json(serde_json::json!({ "terminal_id": id, "blocked": req.blocked })))
+    trust::record(
+        &st,
+        &id,
+        if req.blocked { "blocked" } else { "unblocked" },
+        "operator",
+        &req.reason,
+    )
+    .await;
+    Ok(Json(
+        serde_json::json!({ "terminal_id": id, "blocked": req.blocked }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -209,9 +262,15 @@ pub struct IssuerRangeRequest {
     pub velocity_limit: u32,
 }
 
-pub async fn add_issuer_range(State(st): State<Shared>, _: Admin, ApiJson(req): ApiJson<IssuerRangeRequest>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn add_issuer_range(
+    State(st): State<Shared>,
+    _: Admin,
+    ApiJson(req): ApiJson<IssuerRangeRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
     issuer::put_range(&st, &req).await?;
-    Ok(Json(serde_json::json!({ "pan_prefix": req.pan_prefix, "cvn": req.cvn })))
+    Ok(Json(
+        serde_json::json!({ "pan_prefix": req.pan_prefix, "cvn": req.cvn }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,11 +282,18 @@ pub struct CardRequest {
     pub blocked: bool,
 }
 
-pub async fn set_card(State(st): State<Shared>, _: Admin, ApiJson(req): ApiJson<CardRequest>) -> ApiResult<Json<serde_json::Value>> {
-    let pan = kernel::pan::Pan::parse(&req.pan).map_err(|e| ApiError::unprocessable("invalid_pan", e.to_string()))?;
+pub async fn set_card(
+    State(st): State<Shared>,
+    _: Admin,
+    ApiJson(req): ApiJson<CardRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let pan = kernel::pan::Pan::parse(&req.pan)
+        .map_err(|e| ApiError::unprocessable("invalid_pan", e.to_string()))?;
     let r = st.keys.pan_ref(&pan);
     issuer::put_card(&st, &r, req.balance_minor, req.blocked).await?;
-    Ok(Json(serde_json::json!({ "masked_pan": r.masked, "balance_minor": req.balance_minor, "blocked": req.blocked })))
+    Ok(Json(
+        serde_json::json!({ "masked_pan": r.masked, "balance_minor": req.balance_minor, "blocked": req.blocked }),
+    ))
 }
 
 /// A card payment as the terminal sends it: the kernel's data record
@@ -274,21 +340,37 @@ async fn check_mcc(st: &Shared, t: &Terminal, mcc: &str) -> ApiResult<()> {
 
 fn check_sale(t: &Terminal, req: &PaymentRequest) -> ApiResult<()> {
     if req.currency != t.config.currency {
-        return Err(ApiError::unprocessable("currency_mismatch", format!("terminal is configured for currency {}", t.config.currency)));
+        return Err(ApiError::unprocessable(
+            "currency_mismatch",
+            format!("terminal is configured for currency {}", t.config.currency),
+        ));
     }
     if req.amount_minor == 0 || req.amount_minor > t.config.max_amount_minor {
-        return Err(ApiError::unprocessable("invalid_amount", format!("amount must be 1 to {} minor units", t.config.max_amount_minor)));
+        return Err(ApiError::unprocessable(
+            "invalid_amount",
+            format!(
+                "amount must be 1 to {} minor units",
+                t.config.max_amount_minor
+            ),
+        ));
     }
     Ok(())
 }
 
-async fn stored_response(st: &Shared, terminal_id: &str, kind: &str, tsc: u32) -> ApiResult<Option<PaymentResponse>> {
-    let row: Option<AnyRow> = sqlx::query("SELECT response_json FROM payments WHERE terminal_id = $1 AND kind = $2 AND tsc = $3")
-        .bind(terminal_id)
-        .bind(kind)
-        .bind(i64::from(tsc))
-        .fetch_optional(&st.store.pool)
-        .await?;
+async fn stored_response(
+    st: &Shared,
+    terminal_id: &str,
+    kind: &str,
+    tsc: u32,
+) -> ApiResult<Option<PaymentResponse>> {
+    let row: Option<AnyRow> = sqlx::query(
+        "SELECT response_json FROM payments WHERE terminal_id = $1 AND kind = $2 AND tsc = $3",
+    )
+    .bind(terminal_id)
+    .bind(kind)
+    .bind(i64::from(tsc))
+    .fetch_optional(&st.store.pool)
+    .await?;
     match row {
         Some(r) => {
             let s: String = col(&r, "response_json")?;
@@ -300,7 +382,12 @@ async fn stored_response(st: &Shared, terminal_id: &str, kind: &str, tsc: u32) -
 
 /// Runs one purchase (online or advice) through the issuer and stores it
 /// once: a repeat of (terminal, tsc) gets the stored answer.
-async fn process_purchase(st: &Shared, t: &Terminal, req: &PaymentRequest, channel: &str) -> ApiResult<PaymentResponse> {
+async fn process_purchase(
+    st: &Shared,
+    t: &Terminal,
+    req: &PaymentRequest,
+    channel: &str,
+) -> ApiResult<PaymentResponse> {
     if let Some(prev) = stored_response(st, &t.id, "purchase", req.tsc).await? {
         return Ok(prev);
     }
@@ -319,7 +406,10 @@ async fn process_purchase(st: &Shared, t: &Terminal, req: &PaymentRequest, chann
         response_code: decision.response_code.into(),
         reason: decision.reason.clone(),
         auth_code: decision.auth_code.clone(),
-        issuer_authentication_data: decision.issuer_authentication_data.as_ref().map(hex::encode_upper),
+        issuer_authentication_data: decision
+            .issuer_authentication_data
+            .as_ref()
+            .map(hex::encode_upper),
         masked_pan: pan_ref.masked.as_str().into(),
     };
     let history_seq = current_history_seq(&mut *tx, &m.id).await?;
@@ -365,10 +455,15 @@ async fn process_purchase(st: &Shared, t: &Terminal, req: &PaymentRequest, chann
     }
 }
 
-pub async fn authorize(State(st): State<Shared>, req: Attested<PaymentRequest>) -> ApiResult<Json<PaymentResponse>> {
+pub async fn authorize(
+    State(st): State<Shared>,
+    req: Attested<PaymentRequest>,
+) -> ApiResult<Json<PaymentResponse>> {
     check_mcc(&st, &req.terminal, &req.body.mcc).await?;
     check_sale(&req.terminal, &req.body)?;
-    process_purchase(&st, &req.terminal, &req.body, "online").await.map(Json)
+    process_purchase(&st, &req.terminal, &req.body, "online")
+        .await
+        .map(Json)
 }
 
 #[derive(Debug, Deserialize)]
@@ -377,10 +472,16 @@ pub struct AdviceBatch {
     pub advices: Vec<PaymentRequest>,
 }
 
-pub async fn advices(State(st): State<Shared>, req: Attested<AdviceBatch>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn advices(
+    State(st): State<Shared>,
+    req: Attested<AdviceBatch>,
+) -> ApiResult<Json<serde_json::Value>> {
     let t = &req.terminal;
     if req.body.advices.is_empty() || req.body.advices.len() > MAX_ADVICES {
-        return Err(ApiError::unprocessable("invalid_batch", format!("a batch holds 1 to {MAX_ADVICES} advices")));
+        return Err(ApiError::unprocessable(
+            "invalid_batch",
+            format!("a batch holds 1 to {MAX_ADVICES} advices"),
+        ));
     }
     // The whole batch is checked before any of it is stored, so a batch is
     // either refused or processed, never half of each.
@@ -388,7 +489,13 @@ pub async fn advices(State(st): State<Shared>, req: Attested<AdviceBatch>) -> Ap
         check_mcc(&st, t, &a.mcc).await?;
         check_sale(t, a)?;
         if a.amount_minor > t.config.offline_limit_minor {
-            return Err(ApiError::unprocessable("over_offline_limit", format!("advice tsc {} exceeds the offline limit of {} minor units", a.tsc, t.config.offline_limit_minor)));
+            return Err(ApiError::unprocessable(
+                "over_offline_limit",
+                format!(
+                    "advice tsc {} exceeds the offline limit of {} minor units",
+                    a.tsc, t.config.offline_limit_minor
+                ),
+            ));
         }
     }
     let mut results = Vec::with_capacity(req.body.advices.len());
@@ -413,7 +520,13 @@ pub struct VoidRequest {
     pub payment_id: String,
 }
 
-async fn cancel_payment(st: &Shared, t: &Terminal, where_sql: &str, key: &str, new_status: &str) -> ApiResult<serde_json::Value> {
+async fn cancel_payment(
+    st: &Shared,
+    t: &Terminal,
+    where_sql: &str,
+    key: &str,
+    new_status: &str,
+) -> ApiResult<serde_json::Value> {
     let mut tx = st.store.pool.begin().await?;
     let row: Option<AnyRow> = sqlx::query(&format!(
         "SELECT id, status, channel, amount_minor, pan_token, settlement_id FROM payments WHERE terminal_id = $1 AND kind = 'purchase' AND {where_sql}"
@@ -425,8 +538,10 @@ async fn cancel_payment(st: &Shared, t: &Terminal, where_sql: &str, key: &str, n
     let Some(r) = row else {
         // A reversal for an authorization we never saw is answered as done:
         // the terminal's goal (no money moved) holds.
-        return Ok(serde_json::json!({ "status": "not_found", "reversed": false,
-            "message": "no such payment from this terminal; nothing to reverse" }));
+        return Ok(
+            serde_json::json!({ "status": "not_found", "reversed": false,
+            "message": "no such payment from this terminal; nothing to reverse" }),
+        );
     };
     let id: String = col(&r, "id")?;
     let status: String = col(&r, "status")?;
@@ -434,11 +549,16 @@ async fn cancel_payment(st: &Shared, t: &Terminal, where_sql: &str, key: &str, n
         return Ok(serde_json::json!({ "payment_id": id, "status": status, "reversed": true }));
     }
     if status != "approved" {
-        return Ok(serde_json::json!({ "payment_id": id, "status": status, "reversed": false,
-            "message": "payment was not approved; nothing to reverse" }));
+        return Ok(
+            serde_json::json!({ "payment_id": id, "status": status, "reversed": false,
+            "message": "payment was not approved; nothing to reverse" }),
+        );
     }
     if col::<Option<String>>(&r, "settlement_id")?.is_some() {
-        return Err(ApiError::conflict("already_settled", "payment is settled; refund it instead"));
+        return Err(ApiError::conflict(
+            "already_settled",
+            "payment is settled; refund it instead",
+        ));
     }
     let amount: i64 = col(&r, "amount_minor")?;
     let token: String = col(&r, "pan_token")?;
@@ -452,13 +572,35 @@ async fn cancel_payment(st: &Shared, t: &Terminal, where_sql: &str, key: &str, n
     Ok(serde_json::json!({ "payment_id": id, "status": new_status, "reversed": true }))
 }
 
-pub async fn reverse(State(st): State<Shared>, req: Attested<ReversalRequest>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn reverse(
+    State(st): State<Shared>,
+    req: Attested<ReversalRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
     tracing::info!(terminal_id = %req.terminal.id, tsc = req.body.tsc, reason = %req.body.reason, "reversal");
-    cancel_payment(&st, &req.terminal, "CAST(tsc AS TEXT) = $2", &req.body.tsc.to_string(), "reversed").await.map(Json)
+    cancel_payment(
+        &st,
+        &req.terminal,
+        "CAST(tsc AS TEXT) = $2",
+        &req.body.tsc.to_string(),
+        "reversed",
+    )
+    .await
+    .map(Json)
 }
 
-pub async fn void(State(st): State<Shared>, req: Attested<VoidRequest>) -> ApiResult<Json<serde_json::Value>> {
-    cancel_payment(&st, &req.terminal, "id = $2", &req.body.payment_id, "voided").await.map(Json)
+pub async fn void(
+    State(st): State<Shared>,
+    req: Attested<VoidRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
+    cancel_payment(
+        &st,
+        &req.terminal,
+        "id = $2",
+        &req.body.payment_id,
+        "voided",
+    )
+    .await
+    .map(Json)
 }
 
 #[derive(Debug, Deserialize)]
@@ -470,7 +612,10 @@ pub struct RefundRequest {
     pub amount_minor: u64,
 }
 
-pub async fn refund(State(st): State<Shared>, req: Attested<RefundRequest>) -> ApiResult<Json<PaymentResponse>> {
+pub async fn refund(
+    State(st): State<Shared>,
+    req: Attested<RefundRequest>,
+) -> ApiResult<Json<PaymentResponse>> {
     let t = &req.terminal;
     let b = &req.body;
     if let Some(prev) = stored_response(&st, &t.id, "refund", b.tsc).await? {
@@ -486,9 +631,14 @@ pub async fn refund(State(st): State<Shared>, req: Attested<RefundRequest>) -> A
     .bind(&t.merchant_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let r = row.ok_or_else(|| ApiError::not_found("unknown_payment", "no such payment for this merchant"))?;
+    let r = row.ok_or_else(|| {
+        ApiError::not_found("unknown_payment", "no such payment for this merchant")
+    })?;
     if col::<String>(&r, "status")? != "approved" {
-        return Err(ApiError::conflict("not_refundable", "only an approved payment can be refunded"));
+        return Err(ApiError::conflict(
+            "not_refundable",
+            "only an approved payment can be refunded",
+        ));
     }
     let original: i64 = col(&r, "amount_minor")?;
     let refunded: Vec<AnyRow> = sqlx::query(
@@ -497,8 +647,12 @@ pub async fn refund(State(st): State<Shared>, req: Attested<RefundRequest>) -> A
     .bind(format!("refund of {}", b.original_payment_id))
     .fetch_all(&mut *tx)
     .await?;
-    let already: i64 = refunded.iter().map(|r| col::<i64>(r, "amount_minor").unwrap_or(0)).sum();
-    let amount = i64::try_from(b.amount_minor).map_err(|_| ApiError::unprocessable("invalid_amount", "amount too large"))?;
+    let already: i64 = refunded
+        .iter()
+        .map(|r| col::<i64>(r, "amount_minor").unwrap_or(0))
+        .sum();
+    let amount = i64::try_from(b.amount_minor)
+        .map_err(|_| ApiError::unprocessable("invalid_amount", "amount too large"))?;
     if amount <= 0 || already.saturating_add(amount) > original {
         return Err(ApiError::unprocessable("refund_exceeds_payment", format!("refunds would total more than the payment ({original}, {already} already refunded)")));
     }

@@ -105,7 +105,9 @@ fn header<'a>(req: &'a Request, name: &str) -> ApiResult<&'a str> {
     req.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::unauthorized("signature_required", format!("missing header {name}")))
+        .ok_or_else(|| {
+            ApiError::unauthorized("signature_required", format!("missing header {name}"))
+        })
 }
 
 /// A request signed by an enrolled, unblocked terminal, with a fresh nonce.
@@ -120,14 +122,24 @@ pub struct Attested<T> {
     pub body: T,
 }
 
-async fn authenticate(req: Request, state: &Shared, need_token: bool) -> ApiResult<(Terminal, axum::body::Bytes)> {
+async fn authenticate(
+    req: Request,
+    state: &Shared,
+    need_token: bool,
+) -> ApiResult<(Terminal, axum::body::Bytes)> {
     let terminal_id = header(&req, "x-terminal-id")?.to_string();
-    let ts_ms: u64 = header(&req, "x-timestamp-ms")?
-        .parse()
-        .map_err(|_| ApiError::unauthorized("bad_timestamp", "X-Timestamp-Ms must be milliseconds since the epoch"))?;
+    let ts_ms: u64 = header(&req, "x-timestamp-ms")?.parse().map_err(|_| {
+        ApiError::unauthorized(
+            "bad_timestamp",
+            "X-Timestamp-Ms must be milliseconds since the epoch",
+        )
+    })?;
     let nonce = header(&req, "x-nonce")?.to_string();
     if !(32..=128).contains(&nonce.len()) || hex::decode(&nonce).is_err() {
-        return Err(ApiError::unauthorized("bad_nonce", "X-Nonce must be 16 to 64 bytes in hex"));
+        return Err(ApiError::unauthorized(
+            "bad_nonce",
+            "X-Nonce must be 16 to 64 bytes in hex",
+        ));
     }
     let sig = hex::decode(header(&req, "x-signature")?)
         .map_err(|_| ApiError::unauthorized("bad_signature", "X-Signature must be hex"))?;
@@ -144,7 +156,10 @@ async fn authenticate(req: Request, state: &Shared, need_token: bool) -> ApiResu
         .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
 
     let Some(terminal) = load_terminal(state, &terminal_id).await? else {
-        return Err(ApiError::unauthorized("unknown_terminal", "no terminal is enrolled under this ID"));
+        return Err(ApiError::unauthorized(
+            "unknown_terminal",
+            "no terminal is enrolled under this ID",
+        ));
     };
     let body = read_body(req).await?;
     let refuse = |kind: &'static str, code: &'static str, msg: String| async move {
@@ -152,7 +167,14 @@ async fn authenticate(req: Request, state: &Shared, need_token: bool) -> ApiResu
         ApiError::unauthorized(code, msg)
     };
     if terminal.blocked {
-        record(state, &terminal.id, "refused", "terminal_blocked", "request from a blocked terminal").await;
+        record(
+            state,
+            &terminal.id,
+            "refused",
+            "terminal_blocked",
+            "request from a blocked terminal",
+        )
+        .await;
         return Err(ApiError::forbidden(
             "terminal_blocked",
             "this terminal is blocked by the acquirer's monitoring; contact support",
@@ -170,7 +192,12 @@ async fn authenticate(req: Request, state: &Shared, need_token: bool) -> ApiResu
     }
     if need_token {
         let Some(token) = token else {
-            return Err(refuse("refused", "attestation_required", "request carries no attestation token; attest first".into()).await);
+            return Err(refuse(
+                "refused",
+                "attestation_required",
+                "request carries no attestation token; attest first".into(),
+            )
+            .await);
         };
         if let Err(f) = state.verifier.check_token(&token, &terminal.id, now_u) {
             return Err(refuse("refused", f.code.as_str(), f.message).await);
@@ -178,15 +205,21 @@ async fn authenticate(req: Request, state: &Shared, need_token: bool) -> ApiResu
     }
     // The nonce is spent only once the signature is known good, so a forger
     // cannot burn a terminal's nonces.
-    let res = sqlx::query("INSERT INTO request_nonces (terminal_id, nonce, at_ms) VALUES ($1, $2, $3)")
-        .bind(&terminal.id)
-        .bind(nonce.to_ascii_lowercase())
-        .bind(now)
-        .execute(&state.store.pool)
-        .await;
+    let res =
+        sqlx::query("INSERT INTO request_nonces (terminal_id, nonce, at_ms) VALUES ($1, $2, $3)")
+            .bind(&terminal.id)
+            .bind(nonce.to_ascii_lowercase())
+            .bind(now)
+            .execute(&state.store.pool)
+            .await;
     match res {
         Ok(_) => Ok((terminal, body)),
-        Err(e) if is_unique_violation(&e) => Err(refuse("replay", "replayed_request", "this request nonce was already used".into()).await),
+        Err(e) if is_unique_violation(&e) => Err(refuse(
+            "replay",
+            "replayed_request",
+            "this request nonce was already used".into(),
+        )
+        .await),
         Err(e) => Err(e.into()),
     }
 }
@@ -195,7 +228,10 @@ impl<T: DeserializeOwned> FromRequest<Shared> for Signed<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &Shared) -> ApiResult<Self> {
         let (terminal, body) = authenticate(req, state, false).await?;
-        Ok(Signed { terminal, body: parse_json(&body)? })
+        Ok(Signed {
+            terminal,
+            body: parse_json(&body)?,
+        })
     }
 }
 
@@ -203,7 +239,9 @@ impl<T: DeserializeOwned> FromRequest<Shared> for Attested<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &Shared) -> ApiResult<Self> {
         let (terminal, body) = authenticate(req, state, true).await?;
-        Ok(Attested { terminal, body: parse_json(&body)? })
+        Ok(Attested {
+            terminal,
+            body: parse_json(&body)?,
+        })
     }
 }
-
