@@ -316,6 +316,14 @@ impl fmt::Display for ReplayReport {
                 for r in rest {
                     write!(f, " | {r}")?;
                 }
+                // What the kernel itself said is often the quickest clue.
+                if let Some(o) = &self.outcome {
+                    write!(f, " (kernel ended {kind}")?;
+                    if let Some(r) = &o.reason {
+                        write!(f, ": {}", r.text())?;
+                    }
+                    write!(f, ")")?;
+                }
                 Ok(())
             }
         }

@@ -111,6 +111,7 @@ fn main() -> ExitCode {
 }
 
 fn run_tap(req: TapRequest, record: Option<PathBuf>, json: bool) -> Result<ExitCode, PosError> {
+    let req_keep = req.keep_test_pan;
     let result = tap::tap(&req, &pos::clock::Now::system())?;
     if let Some(path) = &record {
         write_file(path, &result.session.to_json_pretty())?;
@@ -124,6 +125,17 @@ fn run_tap(req: TapRequest, record: Option<PathBuf>, json: bool) -> Result<ExitC
         let _ = write!(out, "{}", result.render());
         if let Some(path) = &record {
             let _ = writeln!(out, "\nRecorded to {}", path.display());
+            for n in &result.session.notes {
+                let _ = writeln!(out, "  note: {n}");
+            }
+            let masked = !req_keep && result.outcome.oda != kernel::OdaStatus::NotPerformed;
+            if masked {
+                let _ = writeln!(
+                    out,
+                    "  hint: this card's ODA checks its PAN; record with --keep-test-pan \
+                     (test cards only) for a recording that replays with ODA"
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
