@@ -38,7 +38,12 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    (y, m as u32, d as u32)
+    // 1 <= m <= 12 and 1 <= d <= 31 by construction.
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
 }
 
 /// (year, month, day) to days since 1970-01-01 (`days_from_civil`).
@@ -93,7 +98,7 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     if SystemRandom::new().fill(&mut b).is_err() {
         let t = Clock::System.now_ms().to_be_bytes();
         for (i, x) in b.iter_mut().enumerate() {
-            *x = t.get(i % 8).copied().unwrap_or(0) ^ (i as u8);
+            *x = t.get(i % 8).copied().unwrap_or(0) ^ u8::try_from(i % 256).unwrap_or(0);
         }
     }
     b

@@ -1,1 +1,187 @@
-fn main() {}
+//! Load generator: drives authorizations from many simulated terminals over
+//! HTTP against a running acquirer on loopback, and prints authorizations
+//! per second and latency percentiles.
+//!
+//! Every request (device signature, nonce, field 55 with a real ARQC) is
+//! prepared before the clock starts, so the figures measure the acquirer,
+//! not the generator's cryptography. Loops are bounded by `--requests`.
+//!
+//! ```text
+//! softpos-acquirer serve --admin-token T --allow-binary <LOADGEN_BINARY_HASH> &
+//! cargo run -p acquirer --release --bin loadgen -- --url http://127.0.0.1:8420 \
+//!     --admin-token T --terminals 32 --requests 20000 [--rate 1000]
+//! ```
+
+use acquirer::sim::{luhn_pan, send_json, Prepared, SimCard, SimTerminal};
+use clap::Parser;
+use cryptogram::Cvn;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// The binary hash the simulated terminals report; start the acquirer with
+/// `--allow-binary` set to it.
+const LOADGEN_BINARY: &str = "10ad6e0000000000000000000000000000000000000000000000000000000000";
+const IMK: [u8; 16] = [
+    0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0xFE, 0xDC, 0xBA, 0x98, 0x76, 0x54, 0x32, 0x10,
+];
+
+#[derive(Parser)]
+#[command(about = "Drive authorizations against a local softpos-acquirer")]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:8420")]
+    url: String,
+    #[arg(long, env = "SOFTPOS_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: String,
+    /// Concurrent simulated terminals.
+    #[arg(long, default_value_t = 16)]
+    terminals: usize,
+    /// Total authorizations.
+    #[arg(long, default_value_t = 10_000)]
+    requests: usize,
+    /// Target total rate in authorizations/s (0: as fast as possible).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+}
+
+fn loopback(url: &str) -> bool {
+    let rest = url.strip_prefix("http://").unwrap_or("");
+    rest.starts_with("127.0.0.1") || rest.starts_with("localhost") || rest.starts_with("[::1]")
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    let rank = (p * sorted.len()).div_ceil(100);
+    sorted
+        .get(rank.saturating_sub(1))
+        .copied()
+        .unwrap_or(Duration::ZERO)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    if !loopback(&args.url) {
+        return Err("loadgen only drives an acquirer on loopback (http://127.0.0.1:...)".into());
+    }
+    let terminals = args.terminals.clamp(1, 1024);
+    let requests = args.requests.clamp(1, 1_000_000);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(terminals)
+        .build()?;
+    let auth = format!("Bearer {}", args.admin_token);
+    let admin = [("authorization", auth.as_str())];
+    let base = args.url.trim_end_matches('/').to_string();
+
+    let a = send_json(&http, "POST", &format!("{base}/v1/issuer/ranges"), &json!({ "pan_prefix": "4999", "cvn": "visa-18",
+        "imk_ac": hex::encode(IMK), "default_balance_minor": 999_999_999_999u64, "velocity_limit": 0 }), &admin).await?;
+    if a.status != 200 {
+        return Err(format!("issuer range: {} {}", a.status, a.body).into());
+    }
+    let m = send_json(
+        &http,
+        "POST",
+        &format!("{base}/v1/merchants"),
+        &json!({ "name": "Loadgen Shop", "mcc": "5411",
+        "settlement_account": "DE89370400440532013000", "fee_bps": 150, "currency": "EUR" }),
+        &admin,
+    )
+    .await?;
+    let mid = m.body["merchant_id"]
+        .as_str()
+        .ok_or("onboarding failed")?
+        .to_string();
+
+    eprintln!("enrolling and attesting {terminals} terminals, preparing {requests} requests...");
+    let mut work: Vec<(SimTerminal, Vec<Prepared>)> = Vec::with_capacity(terminals);
+    let per = requests.div_ceil(terminals);
+    let mut left = requests;
+    for i in 0..terminals {
+        let c = send_json(
+            &http,
+            "POST",
+            &format!("{base}/v1/merchants/{mid}/activation-codes"),
+            &json!({}),
+            &admin,
+        )
+        .await?;
+        let code = c.body["code"].as_str().ok_or("activation code failed")?;
+        let (mut t, _) = SimTerminal::enroll(http.clone(), &base, code, LOADGEN_BINARY).await?;
+        let at = t.attest().await?;
+        if at.status != 200 {
+            return Err(format!("attestation refused ({}): start the acquirer with --allow-binary {LOADGEN_BINARY} --allow-emulator", at.body).into());
+        }
+        let n = per.min(left);
+        left -= n;
+        let mut card = SimCard::new(&luhn_pan("4999", i as u64, 16), Cvn::Visa18, IMK);
+        let mut reqs = Vec::with_capacity(n);
+        for k in 0..n {
+            let un = acquirer::util::random_bytes::<4>();
+            let body = json!({ "tsc": k + 1, "mcc": "5411", "amount_minor": 100 + (k % 900) as u64, "currency": 978,
+                "icc_data": card.icc_data(100 + (k % 900) as u64, 978, un, false)? });
+            reqs.push(t.prepare("POST", "/v1/authorizations", &body, true)?);
+        }
+        work.push((t, reqs));
+    }
+
+    eprintln!("running...");
+    let start = Instant::now();
+    let per_terminal_interval =
+        (args.rate > 0).then(|| Duration::from_secs_f64(terminals as f64 / args.rate as f64));
+    let mut tasks = Vec::with_capacity(terminals);
+    for (t, reqs) in work {
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(reqs.len());
+            let (mut approved, mut failed) = (0u64, 0u64);
+            let mut tick = per_terminal_interval.map(|d| {
+                let mut i = tokio::time::interval(d);
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                i
+            });
+            for p in &reqs {
+                if let Some(i) = tick.as_mut() {
+                    i.tick().await;
+                }
+                let t0 = Instant::now();
+                match t.send(p).await {
+                    Ok(a) if a.status == 200 && a.body["approved"] == true => approved += 1,
+                    Ok(a) => {
+                        if failed == 0 {
+                            eprintln!("first failure: {} {}", a.status, a.body);
+                        }
+                        failed += 1
+                    }
+                    Err(e) => {
+                        if failed == 0 {
+                            eprintln!("first failure: {e}");
+                        }
+                        failed += 1
+                    }
+                }
+                lat.push(t0.elapsed());
+            }
+            (lat, approved, failed)
+        }));
+    }
+    let mut all = Vec::with_capacity(requests);
+    let (mut approved, mut failed) = (0u64, 0u64);
+    for t in tasks {
+        let (lat, a, f) = t.await?;
+        all.extend(lat);
+        approved += a;
+        failed += f;
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    let rate = all.len() as f64 / elapsed.as_secs_f64();
+    println!(
+        "{} authorizations ({approved} approved, {failed} failed) from {terminals} terminals in {:.2} s: {rate:.0} auth/s; \
+         latency p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        all.len(),
+        elapsed.as_secs_f64(),
+        percentile(&all, 50).as_secs_f64() * 1e3,
+        percentile(&all, 95).as_secs_f64() * 1e3,
+        percentile(&all, 99).as_secs_f64() * 1e3,
+        all.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+    Ok(())
+}
