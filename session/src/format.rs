@@ -168,6 +168,12 @@ impl SessionError {
 impl Session {
     /// Parses and checks a session file. The error names the field at fault.
     pub fn parse(text: &str) -> Result<Session, SessionError> {
+        // The fast path for the common case; the path-tracking parser runs
+        // again only to name the field of an error.
+        if let Ok(session) = serde_json::from_str::<Session>(text) {
+            session.validate()?;
+            return Ok(session);
+        }
         let de = &mut serde_json::Deserializer::from_str(text);
         let session: Session = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
