@@ -256,3 +256,44 @@ fn recordings_mask_the_pan_unless_asked() {
     assert!(!trace.contains(clear_pan));
     assert!(trace.contains("541333******0434"));
 }
+
+/// A tiny deterministic generator: the same bytes on every run.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u8 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) as u8
+    }
+}
+
+#[test]
+fn no_response_mutation_panics_replay_trace_or_masking() {
+    let base = record("mastercard-chained", true);
+    let mut rng = Lcg(7);
+    for i in 0..base.exchanges.len() {
+        let len = base.exchanges[i].r.0.len();
+        // Every truncation keeping a status word, and random byte flips.
+        for cut in (0..len.saturating_sub(2)).step_by(7) {
+            let mut s = base.clone();
+            let r = &mut s.exchanges[i].r.0;
+            r.drain(cut..len - 2);
+            let _ = replay(&s).to_string();
+            let _ = session::trace(&s.exchanges);
+        }
+        for _ in 0..20 {
+            let mut s = base.clone();
+            let r = &mut s.exchanges[i].r.0;
+            let at = usize::from(rng.next()) % r.len();
+            r[at] ^= rng.next() | 1;
+            let report = replay(&s);
+            let _ = report.to_string();
+            let masked = session::mask::Masker::new().mask(&s.exchanges[i].r.0);
+            assert_eq!(masked.len(), s.exchanges[i].r.0.len());
+        }
+    }
+    let garbage: Vec<u8> = (0..512).map(|_| rng.next()).collect();
+    for w in garbage.windows(40).step_by(3) {
+        let _ = session::mask::mask_apdu(w);
+        let _ = session::trace::trace_one(0, w, w, None, &session::mask::Masker::new(), &mut Default::default());
+    }
+}
