@@ -226,3 +226,30 @@ fn bad_arguments_are_clear_errors() {
     assert_eq!(o.status.code(), Some(2));
     assert!(!text(&o).contains("panicked"));
 }
+
+#[test]
+fn session_trace_decodes_without_the_pan() {
+    let kept = tmp("trace.session.json");
+    let o = softpos(&[
+        "tap",
+        "--card",
+        "mastercard-cvn16",
+        "--record",
+        kept.to_str().unwrap(),
+        "--keep-test-pan",
+    ]);
+    assert!(o.status.success());
+    let o = softpos(&["session", "trace", kept.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("READ RECORD SFI"), "{t}");
+    assert!(t.contains("541333******0434"), "{t}");
+    assert!(
+        !t.contains(PAN),
+        "the recording keeps it, the trace never shows it"
+    );
+    let o = softpos(&["session", "trace", kept.to_str().unwrap(), "--json"]);
+    assert!(!text(&o).contains(PAN));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v.as_array().unwrap().len() >= 5);
+}

@@ -59,6 +59,13 @@ enum Command {
 
 #[derive(Subcommand)]
 enum SessionCommand {
+    /// Decode a session file's exchanges for people (card data masked).
+    Trace {
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Convert another tool's transcript into a session file.
     Import {
         #[arg(long = "from", value_enum)]
@@ -99,6 +106,9 @@ fn main() -> ExitCode {
         Command::Session {
             command: SessionCommand::Import { from, file, output },
         } => run_import(from, &file, &output),
+        Command::Session {
+            command: SessionCommand::Trace { file, json },
+        } => run_trace(&file, json),
         Command::Cards => run_cards(),
     };
     match result {
@@ -194,6 +204,31 @@ fn run_import(
     );
     for n in &session.notes {
         let _ = writeln!(out, "  note: {n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_trace(file: &std::path::Path, json: bool) -> Result<ExitCode, PosError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| PosError::Io(format!("{}: {e}", file.display())))?;
+    let session = session::Session::parse(&text)
+        .map_err(|e| PosError::Import(format!("{}: invalid session: {e}", file.display())))?;
+    let trace = session::trace(&session.exchanges);
+    let mut out = std::io::stdout().lock();
+    if json {
+        let text = serde_json::to_string_pretty(&trace)
+            .map_err(|e| PosError::Config(format!("JSON output: {e}")))?;
+        let _ = writeln!(out, "{text}");
+    } else {
+        if let Some(t) = &session.title {
+            let _ = writeln!(out, "{t}");
+        }
+        for n in &session.notes {
+            let _ = writeln!(out, "note: {n}");
+        }
+        for t in &trace {
+            let _ = write!(out, "{t}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
