@@ -205,7 +205,7 @@ fn pack_digits(d: &str) -> Vec<u8> {
     d.as_bytes()
         .chunks(2)
         .filter_map(|c| match c {
-            [a, b] => Some(((a - b'0') << 4) | (b - b'0')),
+            [a, b] => Some((a.wrapping_sub(b'0') << 4) | (b.wrapping_sub(b'0') & 0x0F)),
             _ => None,
         })
         .collect()
@@ -246,7 +246,7 @@ fn mask_track2(value: &[u8]) -> Vec<u8> {
         .collect();
     let masked = mask_digits(&pan);
     for (slot, m) in n.iter_mut().zip(masked.bytes()) {
-        *slot = m - b'0';
+        *slot = m.saturating_sub(b'0');
     }
     // Separator, 4 expiry digits, 3 service code digits are kept.
     let keep_until = pan_len.saturating_add(8);
