@@ -618,7 +618,18 @@ impl Transaction {
                 OutcomeKind::Declined,
                 Some(Reason::Decision("the card declined offline (AAC)".into())),
             ),
-            ARQC => self.finish(OutcomeKind::OnlineRequest, None),
+            ARQC => {
+                // TTQ byte 1 b1: the reader does ODA for online
+                // authorisations; the issuer sees the result in the TVR.
+                if ttq[0] & 0x01 != 0 && self.aip()[0] & 0x20 != 0 && self.card.has(t::SDAD) {
+                    let passed = self.verify_fdda().is_ok();
+                    self.tvr.oda = Some((OdaMethod::Fdda, passed));
+                    if !passed {
+                        self.tvr.set(tvr::DDA_FAILED);
+                    }
+                }
+                self.finish(OutcomeKind::OnlineRequest, None)
+            }
             TC => {
                 if self.application_expired() {
                     return self.finish(

@@ -39,7 +39,8 @@ pub enum Terminal {
 pub fn tap_with(profile: &str, minor: u64, terminal: Terminal) -> Result<Tap, String> {
     let profile = Profile::builtin(profile).map_err(|e| e.to_string())?;
     let mut card = VirtualCard::new(&profile).map_err(|e| e.to_string())?;
-    tap_card(&mut card, example_inputs(minor), terminal)
+    let config = config_for(&card, terminal);
+    tap_card(&mut card, config, example_inputs(minor))
 }
 
 /// The terminal configuration for `terminal`, trusting `card`'s test CA.
@@ -56,10 +57,9 @@ pub fn config_for(card: &VirtualCard, terminal: Terminal) -> TerminalConfig {
 /// Runs one transaction against a card.
 pub fn tap_card(
     card: &mut VirtualCard,
+    config: TerminalConfig,
     inputs: TransactionInputs,
-    terminal: Terminal,
 ) -> Result<Tap, String> {
-    let config = config_for(card, terminal);
     let (mut tx, mut step) = Transaction::start(config, inputs).map_err(|e| e.to_string())?;
     let mut exchanges = Vec::new();
     loop {

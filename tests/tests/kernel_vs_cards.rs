@@ -11,6 +11,7 @@ use OutcomeKind::*;
 use Terminal::{OfflineCapable, OnlineOnly};
 
 /// (profile, amount in fen, terminal, outcome, CVM, ODA).
+#[rustfmt::skip]
 const CASES: &[(&str, u64, Terminal, OutcomeKind, Cvm, OdaStatus)] = &[
     // Visa qVSDC (kernel 3).
     (
@@ -126,6 +127,8 @@ const CASES: &[(&str, u64, Terminal, OutcomeKind, Cvm, OdaStatus)] = &[
         NoCvm,
         NotPerformed,
     ),
+    // 6Cxx: the kernel resends with the Le the card names.
+    ("visa-wrong-le", 1500, OnlineOnly, OnlineRequest, NoCvm, NotPerformed),
     // Mastercard M/Chip (kernel 2) with CDA.
     (
         "mastercard-cvn16",
@@ -315,11 +318,33 @@ fn atc_advances() {
     let p = cardsim::Profile::builtin("visa-cvn18").unwrap();
     let mut card = cardsim::VirtualCard::new(&p).unwrap();
     let inputs = kernel::testing::example_inputs(1500);
-    let a = softpos_tests::tap_card(&mut card, inputs.clone(), OnlineOnly).unwrap();
+    let config = softpos_tests::config_for(&card, OnlineOnly);
+    let a = softpos_tests::tap_card(&mut card, config.clone(), inputs.clone()).unwrap();
     card.reset();
-    let b = softpos_tests::tap_card(&mut card, inputs, OnlineOnly).unwrap();
+    let b = softpos_tests::tap_card(&mut card, config, inputs).unwrap();
     let atc = |o: &kernel::Outcome| {
         u16::from_be_bytes(o.data_record.get(t::ATC).unwrap().try_into().unwrap())
     };
     assert_eq!(atc(&b.outcome), atc(&a.outcome) + 1);
+}
+
+/// A reader that does ODA for online authorisations (TTQ byte 1 b1)
+/// checks the fDDA signature a Visa card sends with its ARQC; a forged
+/// certificate shows as ODA failed but still goes online.
+#[test]
+fn fdda_for_online_when_the_reader_asks() {
+    for (profile, oda) in [("visa-cvn18", Passed), ("visa-expired-cert", Failed)] {
+        let p = cardsim::Profile::builtin(profile).unwrap();
+        let mut card = cardsim::VirtualCard::new(&p).unwrap();
+        let mut config = softpos_tests::config_for(&card, OnlineOnly);
+        config.tags.insert(t::TTQ, vec![0x37, 0x00, 0x40, 0x00]);
+        let tap = softpos_tests::tap_card(&mut card, config, kernel::testing::example_inputs(1500))
+            .unwrap();
+        assert_eq!(
+            (tap.outcome.kind, tap.outcome.oda),
+            (OnlineRequest, oda),
+            "{profile}"
+        );
+        assert_eq!(tap.outcome.oda_method, Some(kernel::OdaMethod::Fdda));
+    }
 }
