@@ -48,7 +48,7 @@ pub async fn attest(
     let se = &req.body;
     let now = st.clock.now_ms();
     let now_u = u64::try_from(now).unwrap_or(0);
-    let mut tx = st.store.pool.begin().await?;
+    let mut tx = st.store.begin().await?;
     let row: Option<AnyRow> = sqlx::query(
         "SELECT issued_ms, used FROM attest_challenges WHERE nonce = $1 AND terminal_id = $2",
     )

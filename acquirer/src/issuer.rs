@@ -168,7 +168,7 @@ pub async fn put_range(st: &Shared, req: &IssuerRangeRequest) -> ApiResult<()> {
         .ok_or_else(|| ApiError::unprocessable("invalid_key", "imk_ac must be 16 bytes in hex"))?;
     let balance = i64::try_from(req.default_balance_minor)
         .map_err(|_| ApiError::unprocessable("invalid_amount", "balance too large"))?;
-    let mut tx = st.store.pool.begin().await?;
+    let mut tx = st.store.begin().await?;
     sqlx::query("DELETE FROM issuer_ranges WHERE pan_prefix = $1")
         .bind(&req.pan_prefix)
         .execute(&mut *tx)
@@ -193,7 +193,7 @@ pub async fn put_card(
 ) -> ApiResult<()> {
     let balance = i64::try_from(balance_minor)
         .map_err(|_| ApiError::unprocessable("invalid_amount", "balance too large"))?;
-    let mut tx = st.store.pool.begin().await?;
+    let mut tx = st.store.begin().await?;
     sqlx::query("DELETE FROM card_accounts WHERE pan_token = $1")
         .bind(&card.token)
         .execute(&mut *tx)

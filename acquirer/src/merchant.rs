@@ -212,7 +212,7 @@ pub async fn onboard_merchant(st: &Shared, req: &OnboardRequest) -> ApiResult<On
     let id = new_id("mer");
     let key = format!("mk_{}", hex::encode(crate::util::random_bytes::<24>()));
     let now = st.clock.now_ms();
-    let mut tx = st.store.pool.begin().await?;
+    let mut tx = st.store.begin().await?;
     sqlx::query(
         "INSERT INTO merchants (id, name, mcc, settlement_account, fee_bps, currency, key_hash, created_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -362,7 +362,7 @@ pub async fn acknowledge_change(
     Path((id, cid)): Path<(String, String)>,
 ) -> ApiResult<Json<HistoryEntry>> {
     let now = st.clock.now_ms();
-    let mut tx = st.store.pool.begin().await?;
+    let mut tx = st.store.begin().await?;
     let m = load_merchant(&mut *tx, &id).await?;
     // Only the merchant itself can acknowledge: that is the point.
     match &caller {
@@ -526,7 +526,7 @@ pub async fn settle(
         ApiError::unprocessable("invalid_date", "business_date must be YYYY-MM-DD")
     })?;
     let m = load_merchant(&st.store.pool, &id).await?;
-    let mut tx = st.store.pool.begin().await?;
+    let mut tx = st.store.begin().await?;
     let existing: Option<AnyRow> =
         sqlx::query("SELECT * FROM settlements WHERE merchant_id = $1 AND business_date = $2")
             .bind(&id)

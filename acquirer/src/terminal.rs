@@ -122,7 +122,7 @@ pub async fn enroll(
     }
     let now = st.clock.now_ms();
     let code_hash = sha256_hex(normalise_code(&req.activation_code).as_bytes());
-    let mut tx = st.store.pool.begin().await?;
+    let mut tx = st.store.begin().await?;
     // Single use: the update only succeeds for an unused, unexpired code.
     let used = sqlx::query("UPDATE activation_codes SET used_ms = $1 WHERE code_hash = $2 AND used_ms IS NULL AND expires_ms > $1")
         .bind(now)
@@ -396,7 +396,7 @@ async fn process_purchase(
     let m = load_merchant(&st.store.pool, &t.merchant_id).await?;
     let now = st.clock.now_ms();
     let payment_id = new_id("pay");
-    let mut tx = st.store.pool.begin().await?;
+    let mut tx = st.store.begin().await?;
     let decision: Decision = issuer::decide(st, &mut tx, &icc, &pan_ref, channel, now).await?;
     let resp = PaymentResponse {
         payment_id: payment_id.clone(),
@@ -520,21 +520,37 @@ pub struct VoidRequest {
     pub payment_id: String,
 }
 
+/// Which payment a reversal or void names.
+enum PaymentKey<'a> {
+    Tsc(u32),
+    Id(&'a str),
+}
+
 async fn cancel_payment(
     st: &Shared,
     t: &Terminal,
-    where_sql: &str,
-    key: &str,
+    key: PaymentKey<'_>,
     new_status: &str,
 ) -> ApiResult<serde_json::Value> {
-    let mut tx = st.store.pool.begin().await?;
-    let row: Option<AnyRow> = sqlx::query(&format!(
-        "SELECT id, status, channel, amount_minor, pan_token, settlement_id FROM payments WHERE terminal_id = $1 AND kind = 'purchase' AND {where_sql}"
-    ))
-    .bind(&t.id)
-    .bind(key)
-    .fetch_optional(&mut *tx)
-    .await?;
+    const SELECT: &str = "SELECT id, status, channel, amount_minor, pan_token, settlement_id \
+         FROM payments WHERE terminal_id = $1 AND kind = 'purchase' AND ";
+    let mut tx = st.store.begin().await?;
+    let row: Option<AnyRow> = match key {
+        PaymentKey::Tsc(tsc) => {
+            sqlx::query(&format!("{SELECT}tsc = $2"))
+                .bind(&t.id)
+                .bind(i64::from(tsc))
+                .fetch_optional(&mut *tx)
+                .await?
+        }
+        PaymentKey::Id(id) => {
+            sqlx::query(&format!("{SELECT}id = $2"))
+                .bind(&t.id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+        }
+    };
     let Some(r) = row else {
         // A reversal for an authorization we never saw is answered as done:
         // the terminal's goal (no money moved) holds.
@@ -580,8 +596,7 @@ pub async fn reverse(
     cancel_payment(
         &st,
         &req.terminal,
-        "CAST(tsc AS TEXT) = $2",
-        &req.body.tsc.to_string(),
+        PaymentKey::Tsc(req.body.tsc),
         "reversed",
     )
     .await
@@ -595,8 +610,7 @@ pub async fn void(
     cancel_payment(
         &st,
         &req.terminal,
-        "id = $2",
-        &req.body.payment_id,
+        PaymentKey::Id(&req.body.payment_id),
         "voided",
     )
     .await
@@ -622,7 +636,7 @@ pub async fn refund(
         return Ok(Json(prev));
     }
     let now = st.clock.now_ms();
-    let mut tx = st.store.pool.begin().await?;
+    let mut tx = st.store.begin().await?;
     let row: Option<AnyRow> = sqlx::query(
         "SELECT amount_minor, currency, mcc, pan_token, masked_pan, status FROM payments \
          WHERE id = $1 AND merchant_id = $2 AND kind = 'purchase'",
