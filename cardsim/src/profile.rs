@@ -265,6 +265,26 @@ const BUILTIN_PROFILES: &[(&str, &str)] = &[
         include_str!("../profiles/visa-wrong-le.toml"),
     ),
     (
+        "visa-gpo-6985",
+        include_str!("../profiles/visa-gpo-6985.toml"),
+    ),
+    (
+        "visa-gpo-6984",
+        include_str!("../profiles/visa-gpo-6984.toml"),
+    ),
+    (
+        "visa-gpo-6986",
+        include_str!("../profiles/visa-gpo-6986.toml"),
+    ),
+    (
+        "visa-ppse-6a82",
+        include_str!("../profiles/visa-ppse-6a82.toml"),
+    ),
+    (
+        "mastercard-gac-6985",
+        include_str!("../profiles/mastercard-gac-6985.toml"),
+    ),
+    (
         "mastercard-cvn16",
         include_str!("../profiles/mastercard-cvn16.toml"),
     ),

@@ -41,9 +41,7 @@ pub fn kernel3(
             return CvmDecision::Selected(Cvm::NoCvm);
         }
         if ctq[0] & 0xC0 != 0 {
-            return CvmDecision::Failed(
-                "the card asks for a CVM the reader cannot perform".into(),
-            );
+            return CvmDecision::Failed("the card asks for a CVM the reader cannot perform".into());
         }
     }
     if !cvm_required {
@@ -269,10 +267,19 @@ mod tests {
             CvmDecision::Selected(Cvm::Signature)
         );
         // CVM needed, card silent: online PIN when online, else signature.
-        assert_eq!(kernel3(true, ttq, Some([0x00, 0x00]), true), CvmDecision::Selected(Cvm::OnlinePin));
-        assert_eq!(kernel3(true, ttq, Some([0x00, 0x00]), false), CvmDecision::Selected(Cvm::Signature));
+        assert_eq!(
+            kernel3(true, ttq, Some([0x00, 0x00]), true),
+            CvmDecision::Selected(Cvm::OnlinePin)
+        );
+        assert_eq!(
+            kernel3(true, ttq, Some([0x00, 0x00]), false),
+            CvmDecision::Selected(Cvm::Signature)
+        );
         // Signature asked, reader without signature and offline.
-        assert!(matches!(kernel3(true, [0x04, 0x40, 0, 0], Some([0x40, 0]), false), CvmDecision::Failed(_)));
+        assert!(matches!(
+            kernel3(true, [0x04, 0x40, 0, 0], Some([0x40, 0]), false),
+            CvmDecision::Failed(_)
+        ));
         assert!(matches!(
             kernel3(true, [0, 0x40, 0, 0], None, true),
             CvmDecision::Failed(_)

@@ -338,7 +338,11 @@ impl Transaction {
     }
 
     fn select_next_or_end(&mut self, why: String) -> Step {
-        if self.candidates.is_empty() {
+        if self.candidates.is_empty() && self.inputs.start == Start::FinalSelection {
+            // Without Entry Point's candidate list the kernel's own outcome
+            // stands: Select Next, for the caller's Entry Point to act on.
+            self.finish(OutcomeKind::SelectNext, Some(Reason::CardIncompatible(why)))
+        } else if self.candidates.is_empty() {
             self.finish(
                 OutcomeKind::EndApplication,
                 Some(Reason::CardBrokeRule(why)),

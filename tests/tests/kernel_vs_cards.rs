@@ -129,6 +129,14 @@ const CASES: &[(&str, u64, Terminal, OutcomeKind, Cvm, OdaStatus)] = &[
     ),
     // 6Cxx: the kernel resends with the Le the card names.
     ("visa-wrong-le", 1500, OnlineOnly, OnlineRequest, NoCvm, NotPerformed),
+    // Status words that steer Entry Point (Book B, C-3).
+    ("visa-gpo-6985", 1500, OnlineOnly, EndApplication, Cvm::None, NotPerformed),
+    ("visa-gpo-6984", 1500, OnlineOnly, TryAnotherInterface, Cvm::None, NotPerformed),
+    ("visa-gpo-6986", 1500, OnlineOnly, TryAgain, Cvm::None, NotPerformed),
+    ("visa-ppse-6a82", 1500, OnlineOnly, EndApplication, Cvm::None, NotPerformed),
+    ("mastercard-gac-6985", 1500, OnlineOnly, EndApplication, Cvm::None, NotPerformed),
+    // At or over the contactless transaction limit: another interface.
+    ("visa-cvn18", 500000, OnlineOnly, TryAnotherInterface, Cvm::None, NotPerformed),
     // Mastercard M/Chip (kernel 2) with CDA.
     (
         "mastercard-cvn16",
@@ -347,4 +355,25 @@ fn fdda_for_online_when_the_reader_asks() {
         );
         assert_eq!(tap.outcome.oda_method, Some(kernel::OdaMethod::Fdda));
     }
+}
+
+/// Without Entry Point (a transcript that starts at final selection), a
+/// card refusing GPO with 6985 ends in the kernel's own Select Next; a
+/// phone answering 6986 asks the cardholder to look at it.
+#[test]
+fn kernel_outcomes_without_entry_point() {
+    let p = cardsim::Profile::builtin("visa-gpo-6985").unwrap();
+    let mut card = cardsim::VirtualCard::new(&p).unwrap();
+    let config = softpos_tests::config_for(&card, OnlineOnly);
+    let mut inputs = kernel::testing::example_inputs(1500);
+    inputs.start = kernel::Start::FinalSelection;
+    let tap = softpos_tests::tap_card(&mut card, config, inputs).unwrap();
+    assert_eq!(tap.outcome.kind, SelectNext);
+    assert_eq!(tap.exchanges.len(), 2);
+
+    let phone = tap_with("visa-gpo-6986", 1500, OnlineOnly).unwrap().outcome;
+    assert_eq!(
+        phone.ui.message,
+        kernel::outcome::Message::SeePhoneForInstructions
+    );
 }
