@@ -176,7 +176,7 @@ fn convert(raws: Vec<Raw>, tool: &str) -> Result<Session, ImportError> {
     let mut exchanges: Vec<Exchange> = Vec::with_capacity(raws.len());
     let mut read: Vec<(u8, u8)> = Vec::new();
     let mut prev: Option<(Vec<u8>, Vec<u8>)> = None;
-    let mut truncated_at = None;
+    let mut cut: Option<Cut> = None;
     for (k, raw) in raws.iter().enumerate() {
         let Some(r) = &raw.r else {
             return Err(ImportError::NotReplayable(format!(
@@ -195,20 +195,17 @@ fn convert(raws: Vec<Raw>, tool: &str) -> Result<Session, ImportError> {
                     ));
                     c
                 }
-                None if state.afl.iter().all(|x| read.contains(x)) && !state.afl.is_empty() => {
-                    truncated_at = Some((k, raw.line));
-                    break;
-                }
                 None => {
                     let after = prev
                         .as_ref()
                         .map(|(c, r)| describe(c, r))
                         .unwrap_or_else(|| "the start".into());
-                    return Err(ImportError::NotReplayable(format!(
-                        "line {}: the command was not recorded and is not determined by the \
-                         inputs (it follows {after})",
-                        raw.line
-                    )));
+                    cut = Some(Cut {
+                        line: raw.line,
+                        dropped: raws.len().saturating_sub(k),
+                        after,
+                    });
+                    break;
                 }
             },
         };
@@ -226,11 +223,12 @@ fn convert(raws: Vec<Raw>, tool: &str) -> Result<Session, ImportError> {
         });
         prev = Some((c, r.clone()));
     }
-    if let Some((k, line)) = truncated_at {
+    if let Some(c) = &cut {
         notes.push(format!(
-            "{} exchange(s) from line {line} dropped: commands not recorded, after every \
-             record of the AFL was read",
-            raws.len().saturating_sub(k)
+            "transcript cut at line {}: {} exchange(s) from there dropped; the command was not \
+             recorded and is not determined by the inputs (it follows {}), and a trial replay \
+             shows the kernel ends before it",
+            c.line, c.dropped, c.after
         ));
     }
     let missing: Vec<String> = state
@@ -239,13 +237,6 @@ fn convert(raws: Vec<Raw>, tool: &str) -> Result<Session, ImportError> {
         .filter(|x| !read.contains(x))
         .map(|(s, r)| format!("SFI {s} record {r}"))
         .collect();
-    if !missing.is_empty() {
-        return Err(ImportError::NotReplayable(format!(
-            "the transcript does not read every record the card's AFL lists (missing {}); \
-             a kernel reads them all",
-            missing.join(", ")
-        )));
-    }
 
     let floor_limit = inputs.floor_limit_exceeded.then(|| {
         notes.push(
@@ -253,7 +244,7 @@ fn convert(raws: Vec<Raw>, tool: &str) -> Result<Session, ImportError> {
         );
         0
     });
-    let (start, aid) = start_and_aid(&exchanges)?;
+    let (start, aid) = start_and_aid(&exchanges, cut.is_some())?;
     let kernel_id = kernel_for(&aid, &state, &mut notes)?;
     let mut tags = inputs.terminal_tags.clone();
     for (tag, value) in DEFAULT_TAGS {
@@ -273,7 +264,7 @@ fn convert(raws: Vec<Raw>, tool: &str) -> Result<Session, ImportError> {
         exchanges.len(),
         if notes.is_empty() { "" } else { ", see notes" }
     );
-    Ok(Session {
+    let session = Session {
         format: FORMAT.into(),
         title: Some(title),
         source: Some(format!("import:{tool}")),
@@ -299,7 +290,89 @@ fn convert(raws: Vec<Raw>, tool: &str) -> Result<Session, ImportError> {
         exchanges,
         expect,
         notes,
-    })
+    };
+    if cut.is_some() || !missing.is_empty() {
+        trial(&session, cut.as_ref(), &missing)?;
+    }
+    Ok(session)
+}
+
+/// Where an import stopped because a command was neither recorded nor
+/// determined.
+struct Cut {
+    line: usize,
+    dropped: usize,
+    after: String,
+}
+
+/// The missing record a command reads, if it reads one.
+fn asks_missing(command: &[u8], missing: &[String]) -> Option<String> {
+    let c = CommandApdu::parse(command).ok()?;
+    let name = format!("SFI {} record {}", c.p2 >> 3, c.p1);
+    (c.ins == 0xB2 && missing.contains(&name)).then_some(name)
+}
+
+/// A transcript that stops early (or skips records) is replayable only if
+/// the kernel, run on it, uses every exchange and asks for nothing more:
+/// run it and see. If the kernel stops or diverges before the gap, whether
+/// it needs what is missing cannot be told, and the import says so.
+fn trial(session: &Session, cut: Option<&Cut>, missing: &[String]) -> Result<(), ImportError> {
+    use crate::replay::Failure;
+    let report = crate::replay::replay(session);
+    let what = match cut {
+        Some(c) if missing.is_empty() => format!(
+            "line {}: the command was not recorded and is not determined by the inputs (it \
+             follows {})",
+            c.line, c.after
+        ),
+        _ => format!(
+            "the transcript does not read every record the card's AFL lists (missing {})",
+            missing.join(", ")
+        ),
+    };
+    let kernel_said = report
+        .outcome
+        .as_ref()
+        .and_then(|o| o.reason.as_ref())
+        .map(|r| format!(" (kernel: {})", r.text()))
+        .unwrap_or_default();
+    for f in &report.failures {
+        match f {
+            Failure::Divergence(d) if d.expected.is_none() => {
+                return Err(ImportError::NotReplayable(format!(
+                    "{what}, and the kernel asks for it at exchange #{}",
+                    d.index
+                )))
+            }
+            Failure::Divergence(d) if asks_missing(&d.actual, missing).is_some() => {
+                return Err(ImportError::NotReplayable(format!(
+                    "{what}, and the kernel asks for {} at exchange #{}",
+                    asks_missing(&d.actual, missing).unwrap_or_default(),
+                    d.index
+                )))
+            }
+            Failure::Divergence(d) => {
+                return Err(ImportError::NotReplayable(format!(
+                    "{what}; the kernel diverges at exchange #{} before that point, so whether \
+                     it needs it cannot be told",
+                    d.index
+                )))
+            }
+            Failure::Unused { first, .. } => {
+                return Err(ImportError::NotReplayable(format!(
+                    "{what}; the kernel ends at exchange #{first}{kernel_said}, before that \
+                     point, so whether it needs it cannot be told"
+                )))
+            }
+            Failure::Setup(m) | Failure::Kernel(m) => {
+                return Err(ImportError::NotReplayable(format!(
+                    "{what}; trial replay: {m}"
+                )))
+            }
+            Failure::Expect { .. } => {}
+        }
+    }
+    Ok(())
 }
 
 /// Terminal data the card never saw; any value replays the same, these are
@@ -742,7 +815,10 @@ fn drop_outside_kernel(raws: Vec<Raw>, notes: &mut Vec<String>) -> Result<Vec<Ra
     Ok(out)
 }
 
-fn start_and_aid(exchanges: &[Exchange]) -> Result<(Option<StartSpec>, Vec<u8>), ImportError> {
+fn start_and_aid(
+    exchanges: &[Exchange],
+    cut: bool,
+) -> Result<(Option<StartSpec>, Vec<u8>), ImportError> {
     let selects: Vec<CommandApdu> = exchanges
         .iter()
         .filter_map(|x| CommandApdu::parse(&x.c.0).ok())
@@ -752,12 +828,17 @@ fn start_and_aid(exchanges: &[Exchange]) -> Result<(Option<StartSpec>, Vec<u8>),
         ImportError::NotReplayable("the transcript never selects an application".into())
     })?;
     if first.data == PPSE {
-        let app = selects.iter().find(|c| c.data != PPSE).ok_or_else(|| {
-            ImportError::NotReplayable(
+        match selects.iter().find(|c| c.data != PPSE) {
+            Some(app) => Ok((None, app.data.clone())),
+            // The card refused the PPSE and the transcript stops: the
+            // terminal's AIDs never reach the card, any will do.
+            None if cut || selects.len() == exchanges.len() => {
+                Ok((None, vec![0xA0, 0x00, 0x00, 0x00, 0x03, 0x10, 0x10]))
+            }
+            None => Err(ImportError::NotReplayable(
                 "the transcript selects the PPSE but no application after it".into(),
-            )
-        })?;
-        Ok((None, app.data.clone()))
+            )),
+        }
     } else {
         Ok((Some(StartSpec::FinalSelection), first.data.clone()))
     }

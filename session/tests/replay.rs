@@ -261,7 +261,10 @@ fn recordings_mask_the_pan_unless_asked() {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u8 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) as u8
     }
 }
@@ -294,6 +297,13 @@ fn no_response_mutation_panics_replay_trace_or_masking() {
     let garbage: Vec<u8> = (0..512).map(|_| rng.next()).collect();
     for w in garbage.windows(40).step_by(3) {
         let _ = session::mask::mask_apdu(w);
-        let _ = session::trace::trace_one(0, w, w, None, &session::mask::Masker::new(), &mut Default::default());
+        let _ = session::trace::trace_one(
+            0,
+            w,
+            w,
+            None,
+            &session::mask::Masker::new(),
+            &mut Default::default(),
+        );
     }
 }
