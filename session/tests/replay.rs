@@ -265,7 +265,7 @@ impl Lcg {
             .0
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        (self.0 >> 33) as u8
+        self.0.to_be_bytes()[3]
     }
 }
 
