@@ -3,7 +3,8 @@
 //! simulated terminal at once.
 //!
 //! Issuer keys come from `cardsim/profiles/*.toml` (`pan` or `pan_prefix`,
-//! `cvn`, `imk_ac`) when that directory exists; otherwise from
+//! `cvn`, `imk_ac`; one range per BIN, the card's IAD names its CVN) when
+//! that directory exists; otherwise from
 //! [`DEMO_RANGES`], public test values that protect nothing.
 
 use crate::api::Shared;
@@ -60,12 +61,21 @@ pub fn ranges_from_profiles(dir: &Path) -> Vec<(String, String, String, String)>
         let Ok(prof) = toml::from_str::<Profile>(&text) else {
             continue;
         };
+        // The BIN (first six digits): PCI lets the first six be shown, and
+        // the profiles share one key per BIN.
         let prefix = prof
             .pan_prefix
-            .or_else(|| prof.pan.map(|d| d.chars().take(8).collect()));
+            .or_else(|| prof.pan.map(|d| d.chars().take(6).collect()));
         let cvn = prof.cvn.map(|c| normalise_cvn(&c));
         if let (Some(prefix), Some(cvn), Some(imk)) = (prefix, cvn, prof.imk_ac) {
-            out.push((prefix, cvn, imk, p.display().to_string()));
+            match out.iter().find(|(p, _, _, _)| *p == prefix) {
+                Some((_, _, k, from)) if !k.eq_ignore_ascii_case(&imk) => {
+                    tracing::warn!(%prefix, profile = %p.display(), first = %from,
+                        "profile has another key for a BIN already seeded; skipped");
+                }
+                Some(_) => {}
+                None => out.push((prefix, cvn, imk, p.display().to_string())),
+            }
         }
     }
     out

@@ -260,8 +260,14 @@ async fn find_range(tx: &mut Transaction<'_, Any>, pan: &Pan) -> ApiResult<Optio
     }))
 }
 
-fn arpc(range: &Range, icc: &Icc, approved: bool, response_code: &str) -> Option<Vec<u8>> {
-    let response = match range.cvn {
+fn arpc(
+    range: &Range,
+    cvn: Cvn,
+    icc: &Icc,
+    approved: bool,
+    response_code: &str,
+) -> Option<Vec<u8>> {
+    let response = match cvn {
         Cvn::Visa18 => IssuerResponse::Csu {
             // Visa CSU byte 2 bit 8: approved.
             csu: [0x00, if approved { 0x80 } else { 0x00 }, 0x00, 0x00],
@@ -276,7 +282,7 @@ fn arpc(range: &Range, icc: &Icc, approved: bool, response_code: &str) -> Option
         }
     };
     cryptogram::generate_arpc(
-        range.cvn,
+        cvn,
         &range.imk,
         icc.pan.expose_digits(),
         icc.psn,
@@ -310,8 +316,15 @@ pub async fn decide(
     let Some(range) = find_range(tx, &icc.pan).await? else {
         return Ok(decline("15", "no issuer for this card range".into()));
     };
+    // One BIN can hold cards of several CVNs under one key; the card says
+    // which in its IAD, and the range's CVN covers IADs that do not say.
+    let cvn = icc
+        .tags
+        .get(&0x9F10)
+        .and_then(|iad| Cvn::from_iad(iad))
+        .unwrap_or(range.cvn);
     let get = |tag: u32| icc.tags.get(&tag).cloned();
-    let input = match cryptogram::ac_input(range.cvn, &get) {
+    let input = match cryptogram::ac_input(cvn, &get) {
         Ok(i) => i,
         Err(e) => {
             return Ok(decline(
@@ -321,7 +334,7 @@ pub async fn decide(
         }
     };
     let ok = cryptogram::verify_ac(
-        range.cvn,
+        cvn,
         &range.imk,
         icc.pan.expose_digits(),
         icc.psn,
@@ -375,7 +388,7 @@ pub async fn decide(
         });
     }
     let with_arpc = |mut d: Decision| {
-        d.issuer_authentication_data = arpc(&range, icc, d.approved, d.response_code);
+        d.issuer_authentication_data = arpc(&range, cvn, icc, d.approved, d.response_code);
         d
     };
     if col::<i64>(&acct, "blocked")? != 0 {

@@ -150,14 +150,16 @@ impl Env {
     }
 }
 
+// Test cards live under 47619/54139 so that no demo BIN (476173, 541333)
+// with its own key captures them when tests share a PostgreSQL database.
 fn visa_card() -> SimCard {
     let serial = u64::from_be_bytes(acquirer::util::random_bytes::<8>()) % 100_000_000_000;
-    SimCard::new(&luhn_pan("4761", serial, 16), Cvn::Visa18, IMK)
+    SimCard::new(&luhn_pan("47619", serial, 16), Cvn::Visa18, IMK)
 }
 
 fn mc_card() -> SimCard {
     let serial = u64::from_be_bytes(acquirer::util::random_bytes::<8>()) % 100_000_000_000;
-    SimCard::new(&luhn_pan("5413", serial, 16), Cvn::Mastercard16, IMK)
+    SimCard::new(&luhn_pan("54139", serial, 16), Cvn::Mastercard16, IMK)
 }
 
 fn un() -> [u8; 4] {
@@ -901,6 +903,80 @@ async fn bad_requests_get_4xx_with_a_reason() {
             .await
             .unwrap();
         assert_eq!((a.status, a.code()), (422, "invalid_batch"));
+        env.run.task.abort();
+    }
+}
+
+/// `--demo` seeds the virtual cards' issuer keys from cardsim's profiles;
+/// a card of each profile CVN then authorizes, and a card under a BIN the
+/// demo does not know is declined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_seeds_keys_the_virtual_cards_verify_under() {
+    let profiles =
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../cardsim/profiles"));
+    let found = acquirer::demo::ranges_from_profiles(profiles);
+    if found.is_empty() {
+        eprintln!("notice: no cardsim profiles with imk_ac; demo falls back to DEMO_RANGES");
+    }
+    let keys: Vec<(String, String)> = if found.is_empty() {
+        acquirer::demo::DEMO_RANGES
+            .iter()
+            .map(|(p, _, k)| (p.to_string(), k.to_string()))
+            .collect()
+    } else {
+        found
+            .iter()
+            .map(|(p, _, k, _)| (p.clone(), k.clone()))
+            .collect()
+    };
+    for db in databases() {
+        let env = Env::start(&db).await;
+        let seeded = acquirer::demo::seed(&env.run.state, profiles)
+            .await
+            .unwrap();
+        let mut t = {
+            let (mut t, _) =
+                SimTerminal::enroll(env.http.clone(), &env.base, &seeded.activation_code, BINARY)
+                    .await
+                    .unwrap();
+            assert_eq!(t.attest().await.unwrap().status, 200);
+            t
+        };
+        let mut tsc = 0;
+        for (prefix, key) in &keys {
+            let imk: [u8; 16] = hex::decode(key).unwrap().try_into().unwrap();
+            for cvn in [
+                Cvn::Visa10,
+                Cvn::Visa18,
+                Cvn::Mastercard16,
+                Cvn::Mastercard17,
+            ] {
+                let serial =
+                    u64::from_be_bytes(acquirer::util::random_bytes::<8>()) % 1_000_000_000;
+                let mut card = SimCard::new(&luhn_pan(prefix, serial, 16), cvn, imk);
+                tsc += 1;
+                let a = t
+                    .call(
+                        "POST",
+                        "/v1/authorizations",
+                        &purchase(&mut card, tsc, 100, false),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(a.body["approved"], true, "{prefix} {cvn:?}: {:?}", a.body);
+            }
+        }
+        let mut stranger = SimCard::new(&luhn_pan("3", 1234, 16), Cvn::Visa18, IMK);
+        let a = t
+            .call(
+                "POST",
+                "/v1/authorizations",
+                &purchase(&mut stranger, 999, 100, false),
+            )
+            .await
+            .unwrap();
+        assert_eq!(a.body["response_code"], "15", "{:?}", a.body);
+        t.token = None;
         env.run.task.abort();
     }
 }
