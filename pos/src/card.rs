@@ -71,9 +71,11 @@ pub fn run_with_limits(
         let reply = match transport.transceive(&bytes, deadline) {
             Ok(r) => r,
             Err(TransportError::CardRemoved | TransportError::Timeout { .. }) => {
-                return tx.card_removed()
+                recorder.card_removed();
+                return tx.card_removed();
             }
             Err(TransportError::Reader(why)) => {
+                recorder.card_removed();
                 let mut o = tx.card_removed();
                 o.reason = Some(Reason::Communication(why));
                 return o;
@@ -84,7 +86,9 @@ pub fn run_with_limits(
         recorder.record(&bytes, &reply.bytes, Some(reply.elapsed_ms));
         let response = match ResponseApdu::parse(&reply.bytes) {
             Ok(r) => r,
-            // Fewer than two bytes: no status word, the card is gone mid-answer.
+            // Fewer than two bytes: no status word, the card is gone
+            // mid-answer. The recording keeps the bytes; a replay of them
+            // fails to parse, which is the honest result.
             Err(_) => return tx.card_removed(),
         };
         step = match tx.handle(response) {

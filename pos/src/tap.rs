@@ -91,6 +91,7 @@ pub fn tap(req: &TapRequest, now: &Now) -> Result<TapResult, PosError> {
     let mut recorded_terminal = terminal;
     recorded_terminal.ca_keys =
         session::CaKeysSpec::from_store(&kernel::oda::CaKeyStore::from_keys(vec![ca]));
+    let card_removed = recorder.was_card_removed();
     let exchanges = recorder.into_exchanges();
     let trace = session::trace(&exchanges);
     let session = Session::from_run(Run {
@@ -107,6 +108,7 @@ pub fn tap(req: &TapRequest, now: &Now) -> Result<TapResult, PosError> {
         terminal: recorded_terminal,
         inputs: &inputs,
         exchanges,
+        card_removed,
         outcome: &outcome,
         keep_test_pan: req.keep_test_pan,
     });

@@ -29,6 +29,12 @@ pub struct Session {
     pub exchanges: Vec<Exchange>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expect>,
+    /// Optional field added by this project: the card left the field (or
+    /// stopped answering) after the last exchange, so the kernel's next
+    /// command got no answer. Replay then ends the way a reader does, with
+    /// the kernel's card-removed outcome.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub card_removed: bool,
     /// Optional field added by this project: what an importer or recorder
     /// changed or could not keep (dropped exchanges, masked data).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

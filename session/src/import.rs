@@ -288,6 +288,7 @@ fn convert(raws: Vec<Raw>, tool: &str) -> Result<Session, ImportError> {
         start,
         transaction: inputs.spec,
         exchanges,
+        card_removed: false,
         expect,
         notes,
     };

@@ -9,6 +9,7 @@ use kernel::{Outcome, Start, TransactionInputs};
 #[derive(Debug, Default, Clone)]
 pub struct Recorder {
     exchanges: Vec<Exchange>,
+    removed: bool,
 }
 
 impl Recorder {
@@ -23,6 +24,15 @@ impl Recorder {
             r: Hex(response.to_vec()),
             ms,
         });
+    }
+
+    /// The card left the field (or went silent) after the last exchange.
+    pub fn card_removed(&mut self) {
+        self.removed = true;
+    }
+
+    pub fn was_card_removed(&self) -> bool {
+        self.removed
     }
 
     pub fn exchanges(&self) -> &[Exchange] {
@@ -45,6 +55,8 @@ pub struct Run<'a> {
     pub terminal: TerminalSpec,
     pub inputs: &'a TransactionInputs,
     pub exchanges: Vec<Exchange>,
+    /// The card left the field after the last exchange.
+    pub card_removed: bool,
     pub outcome: &'a Outcome,
     /// Keep PAN and track data in clear: only for test cards.
     pub keep_test_pan: bool,
@@ -102,6 +114,7 @@ impl Session {
             },
             transaction: TransactionSpec::from_inputs(run.inputs),
             exchanges,
+            card_removed: run.card_removed,
             expect: Some(Expect {
                 outcome: Some(o.kind.as_str().into()),
                 cvm: Some(o.cvm.as_str().into()),

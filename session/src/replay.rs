@@ -88,6 +88,9 @@ pub fn replay(session: &Session) -> ReplayReport {
         };
         let actual = command.to_bytes();
         let Some(recorded) = session.exchanges.get(used) else {
+            if session.card_removed {
+                break Some(Box::new(tx.card_removed()));
+            }
             failures.push(Failure::Divergence(Divergence {
                 index: used,
                 expected: None,

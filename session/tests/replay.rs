@@ -39,7 +39,10 @@ fn record(profile: &str, keep_test_pan: bool) -> Session {
         match step {
             Step::Done(o) => break o,
             Step::Transmit(c) => {
-                let r = card.transmit(&c.to_bytes()).unwrap();
+                let Ok(r) = card.transmit(&c.to_bytes()) else {
+                    rec.card_removed();
+                    break Box::new(tx.card_removed());
+                };
                 rec.record(&c.to_bytes(), &r, Some(u64::from(card.delay_ms())));
                 step = tx.handle(ResponseApdu::parse(&r).unwrap()).unwrap();
             }
@@ -55,6 +58,7 @@ fn record(profile: &str, keep_test_pan: bool) -> Session {
         reader: Some("sim".into()),
         terminal,
         inputs: &inputs,
+        card_removed: rec.was_card_removed(),
         exchanges: rec.into_exchanges(),
         outcome: &outcome,
         keep_test_pan,
@@ -306,4 +310,26 @@ fn no_response_mutation_panics_replay_trace_or_masking() {
             &mut Default::default(),
         );
     }
+}
+
+#[test]
+fn card_removal_replays_only_when_recorded() {
+    let s = record("visa-removed", true);
+    assert!(s.card_removed);
+    assert!(s.to_json_pretty().contains("\"card_removed\": true"));
+    let report = replay(&reparse(&s));
+    assert!(report.passed(), "{report}");
+    assert_eq!(report.outcome.unwrap().kind.as_str(), "try_again");
+    // Tampered twin: without the flag the recording simply ends early.
+    let mut t = s.clone();
+    t.card_removed = false;
+    let report = replay(&t);
+    assert!(
+        matches!(&report.failures[0], Failure::Divergence(d) if d.expected.is_none()),
+        "{report}"
+    );
+    // And a card that stayed never writes the field.
+    assert!(!record("visa-cvn18", true)
+        .to_json_pretty()
+        .contains("card_removed"));
 }
