@@ -716,8 +716,14 @@ fn last_run(raws: Vec<Raw>, notes: &mut Vec<String>) -> Vec<Raw> {
             runs.push(Vec::new());
             gpo_seen = false;
         }
-        if cmd.as_ref().is_some_and(|c| c.ins == 0xA8) || (raw.c.is_none() && !gpo_seen) {
-            gpo_seen = gpo_seen || cmd.is_some();
+        // An unrecorded command answered with a GPO response template was
+        // the GPO.
+        let gpo_answer = raw
+            .r
+            .as_deref()
+            .is_some_and(|r| r.ends_with(&[0x90, 0x00]) && matches!(r.first(), Some(0x77 | 0x80)));
+        if cmd.as_ref().is_some_and(|c| c.ins == 0xA8) || (raw.c.is_none() && gpo_answer) {
+            gpo_seen = true;
         }
         if let Some(run) = runs.last_mut() {
             run.push(raw);
@@ -900,14 +906,16 @@ fn aid_label(exchanges: &[Exchange]) -> Option<String> {
 /// What the card's own answer says the outcome is: the cryptogram type of
 /// the first GENERATE AC (or of a Visa GPO that carries one).
 fn expect_from(exchanges: &[Exchange]) -> Option<Expect> {
-    let x = exchanges.iter().rev().find(|x| {
-        CommandApdu::parse(&x.c.0).is_ok_and(|c| c.ins == 0xAE || c.ins == 0xA8)
-            && x.r.0.ends_with(&[0x90, 0x00])
+    let (ins, x) = exchanges.iter().rev().find_map(|x| {
+        let c = CommandApdu::parse(&x.c.0).ok()?;
+        ((c.ins == 0xAE || c.ins == 0xA8) && x.r.0.ends_with(&[0x90, 0x00])).then_some((c.ins, x))
     })?;
     let data = x.r.0.get(..x.r.0.len().saturating_sub(2))?;
     let mut record = BTreeMap::new();
     let cid = match data {
-        [0x80, _, cid, atc1, atc2, rest @ ..] if rest.len() >= 8 => {
+        // Format 1 of a GENERATE AC answer: CID, ATC, AC, IAD. A GPO's
+        // format 1 is AIP and AFL, with no cryptogram.
+        [0x80, _, cid, atc1, atc2, rest @ ..] if ins == 0xAE && rest.len() >= 8 => {
             record.insert(
                 TagKey(Tag::from_u32_unchecked(0x9F36)),
                 Hex(vec![*atc1, *atc2]),

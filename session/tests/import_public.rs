@@ -219,6 +219,17 @@ resp: 70 05 5F 28 02 02 50 90 00 # issuer country
         .notes
         .iter()
         .any(|n| n.contains("currency (the card's application currency)")));
+    // No cryptogram was asked for, so nothing is expected; a format 1 GPO
+    // answer (AIP, AFL) is not mistaken for a cryptogram.
+    assert!(s.expect.is_none());
+    let format1 = script.replacen(
+        "77 0A 82 02 00 00 94 04 08 01 02 00",
+        "80 06 00 00 08 01 02 00",
+        1,
+    );
+    let s1 = from_devnied(&format1).unwrap();
+    assert_eq!(s1.exchanges.len(), 4);
+    assert!(s1.expect.is_none());
     // Tampered twin: after a READ RECORD answered 6A83 nothing decides
     // the next command.
     let broken = script.replacen("70 05 9F 42 02 09 78 90 00", "6A 83", 1);
