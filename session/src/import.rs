@@ -164,9 +164,15 @@ fn convert(raws: Vec<Raw>, tool: &str) -> Result<Session, ImportError> {
     let mut seen: BTreeMap<Tag, Vec<u8>> = BTreeMap::new();
     let mut uns: Vec<Vec<u8>> = Vec::new();
     for raw in &raws {
-        if let (Some(c), Some(r)) = (&raw.c, &raw.r) {
-            learn_inputs(c, &state, &mut seen, &mut uns, raw.line, &mut notes)?;
-            learn_card(c, r, &mut state, raw.line);
+        match (&raw.c, &raw.r) {
+            (Some(c), Some(r)) => {
+                learn_inputs(c, &state, &mut seen, &mut uns, raw.line, &mut notes)?;
+                learn_card(c, r, &mut state, raw.line);
+            }
+            // A record read by an unrecorded command still carries the
+            // CDOL1 that splits a recorded GENERATE AC.
+            (None, Some(r)) => learn_cdol(r, &mut state),
+            _ => {}
         }
     }
     let inputs = Inputs::derive(&seen, &uns, &raws, &mut notes);
@@ -611,6 +617,11 @@ fn learn_card(c: &[u8], r: &[u8], state: &mut CardState, line: usize) {
         };
         state.afl = afl.map(|a| parse_afl(&a)).unwrap_or_default();
     }
+    learn_cdol(r, state);
+}
+
+fn learn_cdol(r: &[u8], state: &mut CardState) {
+    let data = r.get(..r.len().saturating_sub(2)).unwrap_or(&[]);
     if let Ok(Some(cdol)) = tlv::find(data, Tag::from_u32_unchecked(0x8C)) {
         state.cdol1 = dol::parse(cdol.value).ok();
     }
