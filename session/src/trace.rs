@@ -264,7 +264,10 @@ pub fn command_name(c: &CommandApdu) -> String {
             let tag = Tag::from_u32_unchecked(u32::from(u16::from_be_bytes([c.p1, c.p2])));
             format!("GET DATA {} ({})", tag, tags::name(tag))
         }
-        _ => c.name().to_string(),
+        _ => match c.name() {
+            "COMMAND" => format!("COMMAND (CLA {:02X} INS {:02X})", c.cla, c.ins),
+            name => name.to_string(),
+        },
     }
 }
 
