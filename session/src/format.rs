@@ -71,11 +71,47 @@ pub struct AidSpec {
 }
 
 /// `terminal.ca_keys`: a published set by name, or explicit keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum CaKeysSpec {
     Named(CaKeySet),
     Keys(Vec<CaKeySpec>),
+}
+
+// By hand rather than `untagged`: serde buffers an untagged value before
+// trying each variant, which doubled the parse time of a session, and its
+// error says nothing useful.
+impl<'de> Deserialize<'de> for CaKeysSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = CaKeysSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "\"test\", \"live\", \"all\" or an array of { rid, index, modulus, exponent, expiry } objects",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CaKeysSpec, E> {
+                match v {
+                    "test" => Ok(CaKeysSpec::Named(CaKeySet::Test)),
+                    "live" => Ok(CaKeysSpec::Named(CaKeySet::Live)),
+                    "all" => Ok(CaKeysSpec::Named(CaKeySet::All)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<CaKeysSpec, A::Error> {
+                let mut keys = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(k) = seq.next_element::<CaKeySpec>()? {
+                    keys.push(k);
+                }
+                Ok(CaKeysSpec::Keys(keys))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// The published key sets a session can name.
