@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests in `tests/tests/`: run the kernel
 //! against a virtual card and keep every exchange.
 
+pub mod corpus;
+
 use cardsim::{Profile, VirtualCard};
 use kernel::oda::CaKeyStore;
 use kernel::testing::{example_config, example_inputs};
@@ -11,6 +13,8 @@ use kernel::{Outcome, ResponseApdu, Step, TerminalConfig, Transaction, Transacti
 pub struct Exchange {
     pub c: Vec<u8>,
     pub r: Vec<u8>,
+    /// How long the card said it took.
+    pub ms: u32,
 }
 
 /// The result of a tap.
@@ -18,6 +22,8 @@ pub struct Exchange {
 pub struct Tap {
     pub outcome: Outcome,
     pub exchanges: Vec<Exchange>,
+    /// The card left the field after the last exchange.
+    pub removed: bool,
 }
 
 /// Runs one transaction of `minor` CNY units against the named built-in
@@ -33,6 +39,9 @@ pub enum Terminal {
     OnlineOnly,
     /// Floor limit 200.00: small payments may be approved offline.
     OfflineCapable,
+    /// Online-only, and the reader checks fDDA for online authorisations
+    /// (TTQ byte 1 b1).
+    OnlineOda,
 }
 
 /// Runs one transaction against a named profile on the given terminal.
@@ -46,9 +55,17 @@ pub fn tap_with(profile: &str, minor: u64, terminal: Terminal) -> Result<Tap, St
 /// The terminal configuration for `terminal`, trusting `card`'s test CA.
 pub fn config_for(card: &VirtualCard, terminal: Terminal) -> TerminalConfig {
     let mut config = example_config(CaKeyStore::from_keys(vec![card.ca_public_key()]));
-    if terminal == Terminal::OfflineCapable {
-        for aid in &mut config.aids {
-            aid.floor_limit = Some(20_000);
+    match terminal {
+        Terminal::OnlineOnly => {}
+        Terminal::OfflineCapable => {
+            for aid in &mut config.aids {
+                aid.floor_limit = Some(20_000);
+            }
+        }
+        Terminal::OnlineOda => {
+            config
+                .tags
+                .insert(kernel::tags::t::TTQ, vec![0x37, 0x00, 0x40, 0x00]);
         }
     }
     config
@@ -68,6 +85,7 @@ pub fn tap_card(
                 return Ok(Tap {
                     outcome: *outcome,
                     exchanges,
+                    removed: false,
                 })
             }
             Step::Transmit(c) => {
@@ -81,10 +99,15 @@ pub fn tap_card(
                         return Ok(Tap {
                             outcome: tx.card_removed(),
                             exchanges,
+                            removed: true,
                         })
                     }
                 };
-                exchanges.push(Exchange { c, r: r.clone() });
+                exchanges.push(Exchange {
+                    c,
+                    r: r.clone(),
+                    ms: card.delay_ms(),
+                });
                 let r = ResponseApdu::parse(&r).map_err(|e| e.to_string())?;
                 step = tx.handle(r).map_err(|e| e.to_string())?;
             }
