@@ -18,6 +18,7 @@ pub mod error;
 pub mod issuer;
 pub mod keys;
 pub mod merchant;
+pub mod risk;
 pub mod sim;
 pub mod store;
 pub mod terminal;

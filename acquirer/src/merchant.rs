@@ -50,6 +50,8 @@ pub struct Merchant {
     pub fee_bps: i64,
     pub currency: u16,
     pub key_hash: String,
+    /// Risk score at which a payment is declined.
+    pub risk_threshold: i64,
 }
 
 pub fn valid_mcc(mcc: &str) -> bool {
@@ -74,7 +76,7 @@ where
     E: sqlx::Executor<'e, Database = Any>,
 {
     let row: Option<AnyRow> = sqlx::query(
-        "SELECT id, name, mcc, settlement_account, fee_bps, currency, key_hash FROM merchants WHERE id = $1",
+        "SELECT id, name, mcc, settlement_account, fee_bps, currency, key_hash, risk_threshold FROM merchants WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(exec)
@@ -88,6 +90,7 @@ where
         fee_bps: col(&r, "fee_bps")?,
         currency: u16::try_from(col::<i64>(&r, "currency")?).map_err(ApiError::internal)?,
         key_hash: col(&r, "key_hash")?,
+        risk_threshold: col(&r, "risk_threshold")?,
     })
 }
 

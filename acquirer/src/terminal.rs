@@ -326,6 +326,11 @@ pub struct PaymentResponse {
     /// Tag 91 value (ARPC and ARC or CSU), hex, for the card.
     pub issuer_authentication_data: Option<String>,
     pub masked_pan: String,
+    /// The acquirer's risk score and the rules that fired.
+    #[serde(default)]
+    pub risk_score: u32,
+    #[serde(default)]
+    pub risk_rules: Vec<String>,
 }
 
 /// Refuses a payment whose MCC is not the terminal's: the jump code check.
@@ -397,7 +402,31 @@ async fn process_purchase(
     let now = st.clock.now_ms();
     let payment_id = new_id("pay");
     let mut tx = st.store.begin().await?;
-    let decision: Decision = issuer::decide(st, &mut tx, &icc, &pan_ref, channel, now).await?;
+    let amount = i64::try_from(req.amount_minor).map_err(ApiError::internal)?;
+    let risk = if channel == "online" {
+        crate::risk::assess(
+            &crate::risk::gather(&mut tx, &m.id, &t.id, &pan_ref.token, amount, now).await?,
+        )
+    } else {
+        crate::risk::Assessment::default()
+    };
+    let decision: Decision = if risk.score >= u32::try_from(m.risk_threshold).unwrap_or(u32::MAX) {
+        Decision {
+            approved: false,
+            offline: false,
+            response_code: "59",
+            reason: format!(
+                "declined by risk score {} (threshold {}): {}",
+                risk.score,
+                m.risk_threshold,
+                risk.explain()
+            ),
+            auth_code: None,
+            issuer_authentication_data: None,
+        }
+    } else {
+        issuer::decide(st, &mut tx, &icc, &pan_ref, channel, now).await?
+    };
     let resp = PaymentResponse {
         payment_id: payment_id.clone(),
         tsc: req.tsc,
@@ -411,6 +440,8 @@ async fn process_purchase(
             .as_ref()
             .map(hex::encode_upper),
         masked_pan: pan_ref.masked.as_str().into(),
+        risk_score: risk.score,
+        risk_rules: risk.hits.iter().map(|h| h.rule.to_string()).collect(),
     };
     let history_seq = current_history_seq(&mut *tx, &m.id).await?;
     let ins = sqlx::query(
@@ -686,6 +717,8 @@ pub async fn refund(
         auth_code: None,
         issuer_authentication_data: None,
         masked_pan: masked.clone(),
+        risk_score: 0,
+        risk_rules: Vec::new(),
     };
     issuer::credit(&mut tx, &token, amount).await?;
     let ins = sqlx::query(

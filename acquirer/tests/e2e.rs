@@ -980,3 +980,66 @@ async fn demo_seeds_keys_the_virtual_cards_verify_under() {
         env.run.task.abort();
     }
 }
+
+/// Card testing: a card that keeps failing its cryptogram is declined by
+/// the risk rules, which name themselves; a fresh card at the same terminal
+/// is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn risk_rules_decline_card_testing_and_say_why() {
+    for db in databases() {
+        let env = Env::start(&db).await;
+        let (mid, _) = env.merchant(150).await;
+        let t = env.terminal(&mid).await;
+        let mut card = visa_card();
+        for tsc in 1..=5 {
+            let mut req = purchase(&mut card, tsc, 100, false);
+            if tsc <= 3 {
+                // A wrong ARQC: what a card tester guessing data produces.
+                let mut icc = hex::decode(req["icc_data"].as_str().unwrap()).unwrap();
+                let pos = icc
+                    .windows(3)
+                    .position(|w| w == [0x9F, 0x26, 0x08])
+                    .unwrap()
+                    + 3;
+                icc[pos] ^= 0xFF;
+                req["icc_data"] = json!(hex::encode_upper(&icc));
+            }
+            let a = t.call("POST", "/v1/authorizations", &req).await.unwrap();
+            assert_eq!(a.body["approved"], tsc > 3, "tsc {tsc}: {:?}", a.body);
+        }
+        let a = t
+            .call(
+                "POST",
+                "/v1/authorizations",
+                &purchase(&mut card, 6, 100, false),
+            )
+            .await
+            .unwrap();
+        assert_eq!(a.body["response_code"], "59", "{:?}", a.body);
+        // 5 payments in 10 min (50), 3 declines (60), 2 approvals at this
+        // terminal in 2 min (40).
+        assert_eq!(a.body["risk_score"], 150);
+        assert_eq!(
+            a.body["risk_rules"],
+            json!(["card_velocity", "card_testing", "split_payment"])
+        );
+        assert!(a.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("3 declines on this card"));
+        let mut fresh = visa_card();
+        let a = t
+            .call(
+                "POST",
+                "/v1/authorizations",
+                &purchase(&mut fresh, 7, 100, false),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.body["approved"].clone(), a.body["risk_score"].clone()),
+            (json!(true), json!(0))
+        );
+        env.run.task.abort();
+    }
+}

@@ -112,12 +112,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let n = per.min(left);
         left -= n;
-        let mut card = SimCard::new(&luhn_pan("4999", i as u64, 16), Cvn::Visa18, IMK);
         let mut reqs = Vec::with_capacity(n);
         for k in 0..n {
+            // A card per payment, as in a shop: one card paying thousands of
+            // times a minute would be (rightly) stopped by the risk rules.
+            let serial = (i * per + k) as u64;
+            let mut card = SimCard::new(&luhn_pan("4999", serial, 16), Cvn::Visa18, IMK);
             let un = acquirer::util::random_bytes::<4>();
-            let body = json!({ "tsc": k + 1, "mcc": "5411", "amount_minor": 100 + (k % 900) as u64, "currency": 978,
-                "icc_data": card.icc_data(100 + (k % 900) as u64, 978, un, false)? });
+            let amount = 100 + (k % 900) as u64;
+            let body = json!({ "tsc": k + 1, "mcc": "5411", "amount_minor": amount, "currency": 978,
+                "icc_data": card.icc_data(amount, 978, un, false)? });
             reqs.push(t.prepare("POST", "/v1/authorizations", &body, true)?);
         }
         work.push((t, reqs));
