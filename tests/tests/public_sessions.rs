@@ -6,6 +6,7 @@
 use session::{replay, Session};
 use std::path::PathBuf;
 
+#[allow(clippy::unwrap_used)] // a broken fixture should stop the test loudly
 fn load(name: &str) -> Session {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("sessions/public")
