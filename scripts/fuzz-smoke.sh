@@ -22,9 +22,11 @@ fi
 for target in $(cargo "${toolchain[@]}" fuzz list); do
   echo "fuzz-smoke: $target for ${seconds}s"
   mkdir -p "corpus/$target"
+  seeds=()
+  [ -d "seeds/$target" ] && seeds=("seeds/$target")
   log="$(mktemp)"
   status=0
-  cargo "${toolchain[@]}" fuzz run -O "$target" "corpus/$target" -- \
+  cargo "${toolchain[@]}" fuzz run -O "$target" "corpus/$target" "${seeds[@]}" -- \
     -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1 || status=$?
   grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done)' "$log" || true
   if [ "$status" -ne 0 ]; then
