@@ -30,6 +30,8 @@ pub struct AppState {
     pub policy: Policy,
     /// Checks attestation evidence and tokens (the `attestation` crate).
     pub verifier: attestation::Verifier,
+    /// The issuer simulator's ranges, cached briefly.
+    pub ranges: crate::issuer::RangeCache,
 }
 
 /// Tunables with safe defaults.

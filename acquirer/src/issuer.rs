@@ -13,6 +13,7 @@ use kernel::pan::Pan;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use zeroize::Zeroize;
 
 /// Largest field 55 accepted, in bytes (ISO 8583 field 55 is at most 255
@@ -168,20 +169,22 @@ pub async fn put_range(st: &Shared, req: &IssuerRangeRequest) -> ApiResult<()> {
         .ok_or_else(|| ApiError::unprocessable("invalid_key", "imk_ac must be 16 bytes in hex"))?;
     let balance = i64::try_from(req.default_balance_minor)
         .map_err(|_| ApiError::unprocessable("invalid_amount", "balance too large"))?;
-    let mut tx = st.store.begin().await?;
-    sqlx::query("DELETE FROM issuer_ranges WHERE pan_prefix = $1")
-        .bind(&req.pan_prefix)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("INSERT INTO issuer_ranges (pan_prefix, cvn, imk_ac_hex, default_balance_minor, velocity_limit) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&req.pan_prefix)
-        .bind(i64::from(cvn.number()))
-        .bind(hex::encode(key))
-        .bind(balance)
-        .bind(i64::from(req.velocity_limit))
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    // An upsert: concurrent operators (or test runs) setting the same range
+    // must not collide on the key.
+    sqlx::query(
+        "INSERT INTO issuer_ranges (pan_prefix, cvn, imk_ac_hex, default_balance_minor, velocity_limit) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (pan_prefix) DO UPDATE SET cvn = excluded.cvn, \
+         imk_ac_hex = excluded.imk_ac_hex, default_balance_minor = excluded.default_balance_minor, \
+         velocity_limit = excluded.velocity_limit",
+    )
+    .bind(&req.pan_prefix)
+    .bind(i64::from(cvn.number()))
+    .bind(hex::encode(key))
+    .bind(balance)
+    .bind(i64::from(req.velocity_limit))
+    .execute(&st.store.pool)
+    .await?;
+    st.ranges.invalidate();
     Ok(())
 }
 
@@ -193,19 +196,16 @@ pub async fn put_card(
 ) -> ApiResult<()> {
     let balance = i64::try_from(balance_minor)
         .map_err(|_| ApiError::unprocessable("invalid_amount", "balance too large"))?;
-    let mut tx = st.store.begin().await?;
-    sqlx::query("DELETE FROM card_accounts WHERE pan_token = $1")
-        .bind(&card.token)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("INSERT INTO card_accounts (pan_token, masked_pan, balance_minor, blocked) VALUES ($1, $2, $3, $4)")
-        .bind(&card.token)
-        .bind(card.masked.as_str())
-        .bind(balance)
-        .bind(i64::from(blocked))
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    sqlx::query(
+        "INSERT INTO card_accounts (pan_token, masked_pan, balance_minor, blocked) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (pan_token) DO UPDATE SET balance_minor = excluded.balance_minor, blocked = excluded.blocked",
+    )
+    .bind(&card.token)
+    .bind(card.masked.as_str())
+    .bind(balance)
+    .bind(i64::from(blocked))
+    .execute(&st.store.pool)
+    .await?;
     Ok(())
 }
 
@@ -218,7 +218,9 @@ pub async fn credit(tx: &mut Transaction<'_, Any>, pan_token: &str, amount: i64)
     Ok(())
 }
 
+#[derive(Clone)]
 struct Range {
+    prefix: String,
     cvn: Cvn,
     imk: Key16,
     default_balance: i64,
@@ -231,33 +233,84 @@ impl Drop for Range {
     }
 }
 
-async fn find_range(tx: &mut Transaction<'_, Any>, pan: &Pan) -> ApiResult<Option<Range>> {
-    let rows: Vec<AnyRow> = sqlx::query("SELECT pan_prefix, cvn, imk_ac_hex, default_balance_minor, velocity_limit FROM issuer_ranges")
-        .fetch_all(&mut **tx)
-        .await?;
-    let digits = pan.expose_digits();
-    let mut best: Option<(usize, &AnyRow)> = None;
-    for r in &rows {
-        let prefix: String = col(r, "pan_prefix")?;
-        if digits.starts_with(&prefix) && best.is_none_or(|(n, _)| prefix.len() > n) {
-            best = Some((prefix.len(), r));
+/// How long a process trusts its copy of the issuer ranges. Ranges change
+/// by operator action only; another acquirer process sees a change within
+/// this time, the process that made it at once.
+const RANGE_CACHE_MS: i64 = 5_000;
+
+/// The issuer ranges as last read, so a payment does not read the table.
+#[derive(Default)]
+pub struct RangeCache(std::sync::Mutex<Option<(i64, Arc<Vec<Range>>)>>);
+
+impl RangeCache {
+    pub fn invalidate(&self) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = None;
         }
     }
-    let Some((_, r)) = best else { return Ok(None) };
-    let mut key_hex: String = col(r, "imk_ac_hex")?;
-    let key = hex::decode(&key_hex)
-        .ok()
-        .and_then(|k| <Key16>::try_from(k.as_slice()).ok());
-    key_hex.zeroize();
-    let imk = key.ok_or_else(|| ApiError::internal("stored issuer key is not 16 bytes"))?;
-    let cvn =
-        cvn_from_number(col(r, "cvn")?).ok_or_else(|| ApiError::internal("stored CVN unknown"))?;
-    Ok(Some(Range {
-        cvn,
-        imk,
-        default_balance: col(r, "default_balance_minor")?,
-        velocity_limit: col(r, "velocity_limit")?,
-    }))
+}
+
+impl std::fmt::Debug for RangeCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RangeCache(..)")
+    }
+}
+
+async fn load_ranges(tx: &mut Transaction<'_, Any>) -> ApiResult<Vec<Range>> {
+    let rows: Vec<AnyRow> = sqlx::query(
+        "SELECT pan_prefix, cvn, imk_ac_hex, default_balance_minor, velocity_limit FROM issuer_ranges",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let mut key_hex: String = col(r, "imk_ac_hex")?;
+        let key = hex::decode(&key_hex)
+            .ok()
+            .and_then(|k| <Key16>::try_from(k.as_slice()).ok());
+        key_hex.zeroize();
+        let imk = key.ok_or_else(|| ApiError::internal("stored issuer key is not 16 bytes"))?;
+        let cvn = cvn_from_number(col(r, "cvn")?)
+            .ok_or_else(|| ApiError::internal("stored CVN unknown"))?;
+        out.push(Range {
+            prefix: col(r, "pan_prefix")?,
+            cvn,
+            imk,
+            default_balance: col(r, "default_balance_minor")?,
+            velocity_limit: col(r, "velocity_limit")?,
+        });
+    }
+    Ok(out)
+}
+
+/// The range with the longest prefix of the PAN.
+async fn find_range(
+    st: &Shared,
+    tx: &mut Transaction<'_, Any>,
+    pan: &Pan,
+) -> ApiResult<Option<Range>> {
+    let now = st.clock.now_ms();
+    let cached = st.ranges.0.lock().ok().and_then(|g| {
+        g.as_ref()
+            .filter(|(at, _)| now.saturating_sub(*at) < RANGE_CACHE_MS)
+            .map(|(_, r)| Arc::clone(r))
+    });
+    let ranges = match cached {
+        Some(r) => r,
+        None => {
+            let fresh = Arc::new(load_ranges(tx).await?);
+            if let Ok(mut g) = st.ranges.0.lock() {
+                *g = Some((now, Arc::clone(&fresh)));
+            }
+            fresh
+        }
+    };
+    let digits = pan.expose_digits();
+    Ok(ranges
+        .iter()
+        .filter(|r| digits.starts_with(&r.prefix))
+        .max_by_key(|r| r.prefix.len())
+        .cloned())
 }
 
 fn arpc(
@@ -297,7 +350,7 @@ fn arpc(
 /// Decides a purchase. `channel` is `online` (ARQC, answer with ARPC) or
 /// `offline` (an advice for a payment the card approved with a TC).
 pub async fn decide(
-    _st: &Shared,
+    st: &Shared,
     tx: &mut Transaction<'_, Any>,
     icc: &Icc,
     card: &PanRef,
@@ -313,7 +366,7 @@ pub async fn decide(
         auth_code: None,
         issuer_authentication_data: None,
     };
-    let Some(range) = find_range(tx, &icc.pan).await? else {
+    let Some(range) = find_range(st, tx, &icc.pan).await? else {
         return Ok(decline("15", "no issuer for this card range".into()));
     };
     // One BIN can hold cards of several CVNs under one key; the card says
@@ -356,17 +409,19 @@ pub async fn decide(
             .unwrap_or(0);
     // The account is created on first sight with the range's default
     // balance, so virtual cards need no provisioning.
-    sqlx::query("INSERT INTO card_accounts (pan_token, masked_pan, balance_minor, blocked) VALUES ($1, $2, $3, 0) ON CONFLICT (pan_token) DO NOTHING")
-        .bind(&card.token)
-        .bind(card.masked.as_str())
-        .bind(range.default_balance)
-        .execute(&mut **tx)
-        .await?;
-    let acct: AnyRow =
-        sqlx::query("SELECT balance_minor, blocked FROM card_accounts WHERE pan_token = $1")
-            .bind(&card.token)
-            .fetch_one(&mut **tx)
-            .await?;
+    // An upsert that always returns the row: one round trip for both a
+    // card seen before and one seen for the first time.
+    let acct: AnyRow = sqlx::query(
+        "INSERT INTO card_accounts (pan_token, masked_pan, balance_minor, blocked) VALUES ($1, $2, $3, 0) \
+         ON CONFLICT (pan_token) DO UPDATE SET masked_pan = excluded.masked_pan \
+         RETURNING balance_minor, blocked",
+    )
+    .bind(&card.token)
+    .bind(card.masked.as_str())
+    .bind(range.default_balance)
+    .fetch_one(&mut **tx)
+    .await?;
+    let balance: i64 = col(&acct, "balance_minor")?;
     let auth_code = Some(hex::encode_upper(crate::util::random_bytes::<3>()));
     if offline {
         // The card already approved it: record the debit even past the
@@ -412,6 +467,9 @@ pub async fn decide(
                 ),
             )));
         }
+    }
+    if balance < amount {
+        return Ok(with_arpc(decline("51", "insufficient funds".into())));
     }
     let debited = sqlx::query("UPDATE card_accounts SET balance_minor = balance_minor - $1 WHERE pan_token = $2 AND balance_minor >= $1")
         .bind(amount)

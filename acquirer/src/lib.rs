@@ -80,6 +80,7 @@ pub async fn build_state(config: &Config) -> Result<Shared, StartError> {
         admin_token: config.admin_token.clone(),
         policy: config.policy.clone(),
         verifier,
+        ranges: issuer::RangeCache::default(),
     }))
 }
 

@@ -94,6 +94,35 @@ where
     })
 }
 
+/// The merchant and the sequence number of its latest history entry (the
+/// terms a payment taken now is under), in one query.
+pub async fn load_terms<'e, E>(exec: E, id: &str) -> ApiResult<(Merchant, i64)>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let row: Option<AnyRow> = sqlx::query(
+        "SELECT m.id, m.name, m.mcc, m.settlement_account, m.fee_bps, m.currency, m.key_hash, m.risk_threshold, \
+         (SELECT MAX(h.seq) FROM merchant_history h WHERE h.merchant_id = m.id) AS history_seq \
+         FROM merchants m WHERE m.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(exec)
+    .await?;
+    let r = row.ok_or_else(|| ApiError::not_found("unknown_merchant", "no such merchant"))?;
+    let m = Merchant {
+        id: col(&r, "id")?,
+        name: col(&r, "name")?,
+        mcc: col(&r, "mcc")?,
+        settlement_account: col(&r, "settlement_account")?,
+        fee_bps: col(&r, "fee_bps")?,
+        currency: u16::try_from(col::<i64>(&r, "currency")?).map_err(ApiError::internal)?,
+        key_hash: col(&r, "key_hash")?,
+        risk_threshold: col(&r, "risk_threshold")?,
+    };
+    let seq: Option<i64> = col(&r, "history_seq")?;
+    Ok((m, seq.unwrap_or(0)))
+}
+
 fn authorize_caller(caller: &Caller, m: &Merchant) -> ApiResult<()> {
     match caller {
         Caller::Admin => Ok(()),

@@ -43,7 +43,7 @@ impl Store {
             } else {
                 format!("sqlite://{path}?mode=rwc")
             };
-            (Backend::Sqlite, url, 4)
+            (Backend::Sqlite, url, 1)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_string(), 16)
         } else {

@@ -393,12 +393,12 @@ async fn process_purchase(
     req: &PaymentRequest,
     channel: &str,
 ) -> ApiResult<PaymentResponse> {
-    if let Some(prev) = stored_response(st, &t.id, "purchase", req.tsc).await? {
-        return Ok(prev);
-    }
+    // A repeated (terminal, tsc) is caught by the unique key when the
+    // payment is inserted: the transaction is rolled back and the stored
+    // answer returned. Checking first would cost every payment a query.
     let icc = Icc::parse(&req.icc_data, req.amount_minor, req.currency)?;
     let pan_ref = st.keys.pan_ref(&icc.pan);
-    let m = load_merchant(&st.store.pool, &t.merchant_id).await?;
+    let (m, history_seq) = crate::merchant::load_terms(&st.store.pool, &t.merchant_id).await?;
     let now = st.clock.now_ms();
     let payment_id = new_id("pay");
     let mut tx = st.store.begin().await?;
@@ -443,7 +443,6 @@ async fn process_purchase(
         risk_score: risk.score,
         risk_rules: risk.hits.iter().map(|h| h.rule.to_string()).collect(),
     };
-    let history_seq = current_history_seq(&mut *tx, &m.id).await?;
     let ins = sqlx::query(
         "INSERT INTO payments (id, terminal_id, merchant_id, tsc, kind, channel, status, amount_minor, currency, mcc, fee_bps, history_seq, \
          pan_token, masked_pan, response_code, reason, response_json, created_ms, business_date, settlement_id) \
