@@ -16,10 +16,10 @@ cargo fmt --all -- --check
 step "lints"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-if [ -x scripts/postgres.sh ] || [ -f scripts/postgres.sh ]; then
-  step "PostgreSQL"
-  eval "$(bash scripts/postgres.sh)"
-fi
+step "PostgreSQL"
+pg_out="$(bash scripts/postgres.sh)"
+echo "$pg_out" | grep -v '^export '
+eval "$(echo "$pg_out" | grep '^export ')"
 
 mkdir -p target
 step "tests"
