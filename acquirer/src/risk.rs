@@ -52,34 +52,33 @@ impl Assessment {
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
     pub amount_minor: i64,
-    /// (status, same terminal, age ms) of this card's recent purchases.
-    pub card_recent: Vec<(String, bool, i64)>,
-    /// Distinct cards declined at this terminal in the window.
+    /// This card's purchases in the last 10 minutes.
+    pub card_n: usize,
+    /// Of which declined.
+    pub card_declined: usize,
+    /// This card's approved purchases at this terminal in the last 2 minutes.
+    pub card_split: usize,
+    /// Distinct cards declined at this terminal in the last 10 minutes.
     pub terminal_declined_cards: i64,
-    /// The merchant's recent approved purchase amounts.
-    pub merchant_amounts: Vec<i64>,
+    /// The merchant's recent approved purchases (up to 50): count and sum.
+    pub merchant_n: usize,
+    pub merchant_sum: i64,
 }
 
 pub fn assess(f: &Facts) -> Assessment {
     let mut a = Assessment::default();
-    let in_window = f.card_recent.len();
-    if in_window >= 5 {
+    if f.card_n >= 5 {
         a.add(
             "card_velocity",
             50,
-            format!("{in_window} payments on this card in 10 minutes"),
+            format!("{} payments on this card in 10 minutes", f.card_n),
         );
     }
-    let declines = f
-        .card_recent
-        .iter()
-        .filter(|(s, _, _)| s == "declined")
-        .count();
-    if declines >= 3 {
+    if f.card_declined >= 3 {
         a.add(
             "card_testing",
             60,
-            format!("{declines} declines on this card in 10 minutes"),
+            format!("{} declines on this card in 10 minutes", f.card_declined),
         );
     } else if f.terminal_declined_cards >= 5 {
         a.add(
@@ -91,25 +90,18 @@ pub fn assess(f: &Facts) -> Assessment {
             ),
         );
     }
-    let splits = f
-        .card_recent
-        .iter()
-        .filter(|(s, same, age)| s == "approved" && *same && *age <= SPLIT_WINDOW_MS)
-        .count();
-    if splits >= 2 {
+    if f.card_split >= 2 {
         a.add(
             "split_payment",
             40,
-            format!("{splits} approved payments on this card at this terminal in 2 minutes"),
+            format!(
+                "{} approved payments on this card at this terminal in 2 minutes",
+                f.card_split
+            ),
         );
     }
-    if f.merchant_amounts.len() >= 20 {
-        let n = i64::try_from(f.merchant_amounts.len()).unwrap_or(i64::MAX);
-        let avg = f
-            .merchant_amounts
-            .iter()
-            .fold(0i64, |s, x| s.saturating_add(*x))
-            / n.max(1);
+    if f.merchant_n >= 20 {
+        let avg = f.merchant_sum / i64::try_from(f.merchant_n).unwrap_or(i64::MAX).max(1);
         if avg > 0 && f.amount_minor > avg.saturating_mul(10) {
             a.add(
                 "amount_anomaly",
@@ -124,6 +116,8 @@ pub fn assess(f: &Facts) -> Assessment {
     a
 }
 
+/// Reads the facts in one statement (one round trip per payment matters:
+/// the store is the bottleneck of an authorization).
 pub async fn gather(
     tx: &mut Transaction<'_, Any>,
     merchant_id: &str,
@@ -133,48 +127,39 @@ pub async fn gather(
     now: i64,
 ) -> ApiResult<Facts> {
     let since = now.saturating_sub(WINDOW_MS);
-    let rows: Vec<AnyRow> = sqlx::query(
-        "SELECT status, terminal_id, created_ms FROM payments \
-         WHERE pan_token = $1 AND kind = 'purchase' AND created_ms > $2 ORDER BY created_ms DESC LIMIT 100",
+    let split_since = now.saturating_sub(SPLIT_WINDOW_MS);
+    let row: AnyRow = sqlx::query(
+        "SELECT \
+         (SELECT COUNT(*) FROM payments WHERE pan_token = $1 AND kind = 'purchase' AND created_ms > $2) AS card_n, \
+         (SELECT COUNT(*) FROM payments WHERE pan_token = $1 AND kind = 'purchase' AND created_ms > $2 \
+            AND status = 'declined') AS card_declined, \
+         (SELECT COUNT(*) FROM payments WHERE pan_token = $1 AND kind = 'purchase' AND created_ms > $3 \
+            AND status = 'approved' AND terminal_id = $4) AS card_split, \
+         (SELECT COUNT(DISTINCT pan_token) FROM payments WHERE terminal_id = $4 AND created_ms > $2 \
+            AND status = 'declined') AS terminal_declined, \
+         (SELECT COUNT(*) FROM (SELECT amount_minor FROM payments WHERE merchant_id = $5 AND kind = 'purchase' \
+            AND status = 'approved' ORDER BY created_ms DESC LIMIT 50) r) AS merchant_n, \
+         (SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM (SELECT amount_minor FROM payments \
+            WHERE merchant_id = $5 AND kind = 'purchase' AND status = 'approved' \
+            ORDER BY created_ms DESC LIMIT 50) r) AS merchant_sum",
     )
     .bind(pan_token)
     .bind(since)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut card_recent = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let tid: String = col(r, "terminal_id")?;
-        card_recent.push((
-            col(r, "status")?,
-            tid == terminal_id,
-            now.saturating_sub(col(r, "created_ms")?),
-        ));
-    }
-    let row: AnyRow = sqlx::query(
-        "SELECT COUNT(DISTINCT pan_token) AS n FROM payments \
-         WHERE terminal_id = $1 AND status = 'declined' AND created_ms > $2",
-    )
+    .bind(split_since)
     .bind(terminal_id)
-    .bind(since)
+    .bind(merchant_id)
     .fetch_one(&mut **tx)
     .await?;
-    let terminal_declined_cards: i64 = col(&row, "n")?;
-    let rows: Vec<AnyRow> = sqlx::query(
-        "SELECT amount_minor FROM payments WHERE merchant_id = $1 AND kind = 'purchase' AND status = 'approved' \
-         ORDER BY created_ms DESC LIMIT 50",
-    )
-    .bind(merchant_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    let merchant_amounts = rows
-        .iter()
-        .map(|r| col::<i64>(r, "amount_minor"))
-        .collect::<Result<_, _>>()?;
+    let n =
+        |c: &str| -> ApiResult<usize> { Ok(usize::try_from(col::<i64>(&row, c)?).unwrap_or(0)) };
     Ok(Facts {
         amount_minor,
-        card_recent,
-        terminal_declined_cards,
-        merchant_amounts,
+        card_n: n("card_n")?,
+        card_declined: n("card_declined")?,
+        card_split: n("card_split")?,
+        terminal_declined_cards: col(&row, "terminal_declined")?,
+        merchant_n: n("merchant_n")?,
+        merchant_sum: col(&row, "merchant_sum")?,
     })
 }
 
@@ -182,15 +167,12 @@ pub async fn gather(
 mod tests {
     use super::*;
 
-    fn recent(status: &str, n: usize, age: i64) -> Vec<(String, bool, i64)> {
-        (0..n).map(|_| (status.to_string(), true, age)).collect()
-    }
-
     #[test]
     fn quiet_payment_scores_zero() {
         let f = Facts {
             amount_minor: 1_000,
-            merchant_amounts: vec![1_000; 30],
+            merchant_n: 30,
+            merchant_sum: 30_000,
             ..Facts::default()
         };
         assert_eq!(assess(&f), Assessment::default());
@@ -198,11 +180,10 @@ mod tests {
 
     #[test]
     fn card_testing_and_velocity_add_up() {
-        let mut card = recent("declined", 3, 60_000);
-        card.extend(recent("approved", 2, 300_000));
         let a = assess(&Facts {
             amount_minor: 100,
-            card_recent: card,
+            card_n: 5,
+            card_declined: 3,
             ..Facts::default()
         });
         assert_eq!(a.score, 110);
@@ -211,26 +192,47 @@ mod tests {
             ["card_velocity", "card_testing"]
         );
         assert!(a.explain().contains("3 declines on this card"));
+        // Twin just under both thresholds.
+        assert_eq!(
+            assess(&Facts {
+                amount_minor: 100,
+                card_n: 4,
+                card_declined: 2,
+                ..Facts::default()
+            })
+            .score,
+            0
+        );
     }
 
     #[test]
     fn split_and_anomaly() {
         let a = assess(&Facts {
             amount_minor: 20_001,
-            card_recent: recent("approved", 2, 30_000),
-            terminal_declined_cards: 0,
-            merchant_amounts: vec![2_000; 20],
+            card_split: 2,
+            merchant_n: 20,
+            merchant_sum: 40_000,
+            ..Facts::default()
         });
         assert_eq!(a.score, 90);
-        // Twin: exactly ten times the average is not an anomaly, and the
-        // approvals are outside the split window.
+        // Twin: exactly ten times the average is not an anomaly; one earlier
+        // approval is not a split.
         let b = assess(&Facts {
             amount_minor: 20_000,
-            card_recent: recent("approved", 2, 130_000),
-            terminal_declined_cards: 0,
-            merchant_amounts: vec![2_000; 20],
+            card_split: 1,
+            merchant_n: 20,
+            merchant_sum: 40_000,
+            ..Facts::default()
         });
         assert_eq!(b.score, 0);
+        // Too little history: no anomaly judged.
+        let c = assess(&Facts {
+            amount_minor: 1_000_000,
+            merchant_n: 19,
+            merchant_sum: 19,
+            ..Facts::default()
+        });
+        assert_eq!(c.score, 0);
     }
 
     #[test]
