@@ -30,6 +30,7 @@
 mod card;
 pub mod pki;
 pub mod profile;
+pub mod vpcd;
 
 /// The cryptogram crate, under one name for the whole crate.
 use cryptogram as crypto;
