@@ -40,6 +40,16 @@ struct Env {
     db: String,
 }
 
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(path) = self.db.strip_prefix("sqlite:") {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+        }
+    }
+}
+
 impl Env {
     async fn start(db: &str) -> Env {
         let config = Config {
