@@ -386,6 +386,18 @@ pub async fn decide(
             ))
         }
     };
+    // The cryptogram type must fit the flow: an advice records what the
+    // card approved offline (TC), an authorization asks the issuer (ARQC).
+    // An AAC is the card's own decline and is never money.
+    let expected_cid = if offline { 0x40 } else { 0x80 };
+    if icc.cid.map(|c| c & 0xC0) != Some(expected_cid) {
+        let what = if offline {
+            "TC (9F27 = 40)"
+        } else {
+            "ARQC (9F27 = 80)"
+        };
+        return Ok(decline("30", format!("cryptogram type is not a {what}")));
+    }
     let ok = cryptogram::verify_ac(
         cvn,
         &range.imk,

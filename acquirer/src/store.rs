@@ -10,6 +10,7 @@ use sqlx::{AnyPool, Executor, Row};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_risk.sql")),
+    (3, include_str!("../migrations/0003_refund_link.sql")),
 ];
 
 #[derive(Clone)]

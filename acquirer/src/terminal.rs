@@ -685,16 +685,14 @@ pub async fn refund(
         ));
     }
     let original: i64 = col(&r, "amount_minor")?;
-    let refunded: Vec<AnyRow> = sqlx::query(
-        "SELECT amount_minor FROM payments WHERE kind = 'refund' AND status = 'approved' AND reason = $1",
+    let refunded: AnyRow = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS total FROM payments \
+         WHERE kind = 'refund' AND status = 'approved' AND original_payment_id = $1",
     )
-    .bind(format!("refund of {}", b.original_payment_id))
-    .fetch_all(&mut *tx)
+    .bind(&b.original_payment_id)
+    .fetch_one(&mut *tx)
     .await?;
-    let already: i64 = refunded
-        .iter()
-        .map(|r| col::<i64>(r, "amount_minor").unwrap_or(0))
-        .sum();
+    let already: i64 = col(&refunded, "total")?;
     let amount = i64::try_from(b.amount_minor)
         .map_err(|_| ApiError::unprocessable("invalid_amount", "amount too large"))?;
     if amount <= 0 || already.saturating_add(amount) > original {
@@ -722,8 +720,8 @@ pub async fn refund(
     issuer::credit(&mut tx, &token, amount).await?;
     let ins = sqlx::query(
         "INSERT INTO payments (id, terminal_id, merchant_id, tsc, kind, channel, status, amount_minor, currency, mcc, fee_bps, history_seq, \
-         pan_token, masked_pan, response_code, reason, response_json, created_ms, business_date, settlement_id) \
-         VALUES ($1, $2, $3, $4, 'refund', 'online', 'approved', $5, $6, $7, $8, $9, $10, $11, '00', $12, $13, $14, $15, NULL)",
+         pan_token, masked_pan, response_code, reason, response_json, created_ms, business_date, settlement_id, original_payment_id) \
+         VALUES ($1, $2, $3, $4, 'refund', 'online', 'approved', $5, $6, $7, $8, $9, $10, $11, '00', $12, $13, $14, $15, NULL, $16)",
     )
     .bind(&payment_id)
     .bind(&t.id)
@@ -740,6 +738,7 @@ pub async fn refund(
     .bind(serde_json::to_string(&resp).map_err(ApiError::internal)?)
     .bind(now)
     .bind(date_of_ms(now))
+    .bind(&b.original_payment_id)
     .execute(&mut *tx)
     .await;
     match ins {

@@ -399,6 +399,27 @@ async fn payments_settlement_and_statement() {
             .await
             .unwrap();
         assert_eq!(b3.body["results"][0]["status"], "rejected");
+        // Cryptogram types must fit the flow: an ARQC is no offline approval,
+        // a TC is no authorization request.
+        let arqc_advice = purchase(&mut off, 103, 1_000, false);
+        let b4 = t
+            .call("POST", "/v1/advices", &json!({ "advices": [arqc_advice] }))
+            .await
+            .unwrap();
+        assert_eq!(b4.body["results"][0]["status"], "rejected");
+        assert!(b4.body["results"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("TC"));
+        let tc_online = purchase(&mut off, 104, 1_000, true);
+        let a = t
+            .call("POST", "/v1/authorizations", &tc_online)
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.body["approved"].clone(), a.body["response_code"].clone()),
+            (json!(false), json!("30"))
+        );
 
         // Refund part of the first payment; too much is refused; void another.
         let rf = t
