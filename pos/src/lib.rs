@@ -10,6 +10,7 @@
 pub mod card;
 pub mod clock;
 pub mod qa;
+pub mod qr;
 pub mod reader;
 pub mod tap;
 

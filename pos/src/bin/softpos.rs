@@ -55,6 +55,11 @@ enum Command {
     },
     /// List the built-in virtual cards.
     Cards,
+    /// QR payments: build, check and scan EMVCo and wallet codes.
+    Qr {
+        #[command(subcommand)]
+        command: pos::qr::cli::QrCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -110,6 +115,7 @@ fn main() -> ExitCode {
             command: SessionCommand::Trace { file, json },
         } => run_trace(&file, json),
         Command::Cards => run_cards(),
+        Command::Qr { command } => pos::qr::cli::run(command),
     };
     match result {
         Ok(code) => code,
