@@ -1,5 +1,7 @@
 //! Transports: how command APDUs reach a card and answers come back.
 
+#[cfg(feature = "nfc")]
+pub mod nfc;
 pub mod sim;
 
 use std::time::Duration;
