@@ -15,7 +15,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
 
 #[derive(Clone)]
 pub struct Store {
+    /// Writes and transactions. On SQLite a single connection: SQLite has
+    /// one writer anyway, and queueing in the pool is cheaper than writers
+    /// sleeping in SQLite's busy handler.
     pub pool: AnyPool,
+    /// Plain reads outside transactions (terminal and merchant lookups on
+    /// every request). On SQLite a few more connections, which WAL lets
+    /// read while the writer writes; on PostgreSQL the same pool.
+    pub read: AnyPool,
     pub backend: Backend,
 }
 
@@ -50,9 +57,8 @@ impl Store {
         } else {
             return Err(StoreError::Url);
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .after_connect(move |conn, _| {
+        let options = || {
+            AnyPoolOptions::new().after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
                         // WAL lets readers proceed during a write; NORMAL sync
@@ -64,9 +70,17 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect(&url)
-            .await?;
-        let store = Store { pool, backend };
+        };
+        let pool = options().max_connections(max).connect(&url).await?;
+        let read = match backend {
+            Backend::Sqlite => options().max_connections(4).connect(&url).await?,
+            Backend::Postgres => pool.clone(),
+        };
+        let store = Store {
+            pool,
+            read,
+            backend,
+        };
         store.migrate().await?;
         Ok(store)
     }

@@ -398,7 +398,7 @@ async fn process_purchase(
     // answer returned. Checking first would cost every payment a query.
     let icc = Icc::parse(&req.icc_data, req.amount_minor, req.currency)?;
     let pan_ref = st.keys.pan_ref(&icc.pan);
-    let (m, history_seq) = crate::merchant::load_terms(&st.store.pool, &t.merchant_id).await?;
+    let (m, history_seq) = crate::merchant::load_terms(&st.store.read, &t.merchant_id).await?;
     let now = st.clock.now_ms();
     let payment_id = new_id("pay");
     let mut tx = st.store.begin().await?;

@@ -62,7 +62,7 @@ pub async fn load_terminal(state: &Shared, id: &str) -> ApiResult<Option<Termina
          FROM terminals WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(&state.store.pool)
+    .fetch_optional(&state.store.read)
     .await?;
     let Some(r) = row else { return Ok(None) };
     let config: String = col(&r, "config_json")?;
