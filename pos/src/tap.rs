@@ -124,6 +124,77 @@ pub fn tap(req: &TapRequest, now: &Now) -> Result<TapResult, PosError> {
     })
 }
 
+/// What to charge on a card presented to a real reader.
+#[derive(Debug, Clone)]
+pub struct LiveTapRequest {
+    pub amount: u64,
+    /// ISO 4217 alphabetic or numeric code.
+    pub currency: String,
+    /// Keep PAN and track data in clear in the recording: test cards only.
+    pub keep_test_pan: bool,
+}
+
+/// Runs one tap on the card a reader has selected (`nfc:` or `pcsc:`),
+/// with the same terminal, kernel, limits and recording as [`tap`]. Only
+/// the CA keys built into the terminal are trusted.
+pub fn tap_on_reader(
+    reader: &mut dyn Transport,
+    req: &LiveTapRequest,
+    now: &Now,
+) -> Result<TapResult, PosError> {
+    let currency =
+        Currency::parse(&req.currency).map_err(|e| PosError::Usage(format!("--currency: {e}")))?;
+    let amount =
+        Amount::new(req.amount, currency).map_err(|e| PosError::Usage(format!("--amount: {e}")))?;
+    let mut terminal = default_terminal()?;
+    set_currency(&mut terminal, currency);
+    let config = terminal
+        .to_config()
+        .map_err(|e| PosError::Config(format!("default terminal: {e}")))?;
+    let inputs = TransactionInputs {
+        tx_type: 0x00,
+        amount,
+        amount_other: 0,
+        date: now.date_bcd,
+        time: now.time_bcd,
+        unpredictable_numbers: unpredictable_numbers(8)?,
+        start: kernel::Start::Ppse,
+    };
+    let (mut tx, step) = kernel::Transaction::start(config, inputs.clone())
+        .map_err(|e| PosError::Config(format!("kernel refused the configuration: {e}")))?;
+    let mut recorder = Recorder::new();
+    let outcome = card::run_with_limits(&mut tx, step, reader, &mut recorder, Limits::default());
+    let name = reader.name();
+    let card_removed = recorder.was_card_removed();
+    let exchanges = recorder.into_exchanges();
+    let trace = session::trace(&exchanges);
+    let session = Session::from_run(Run {
+        title: Some(format!(
+            "{name}: {amount} purchase, {}",
+            outcome.kind.as_str()
+        )),
+        source: Some(name.clone()),
+        recorded_at: Some(now.rfc3339.clone()),
+        reader: Some(name.clone()),
+        terminal,
+        inputs: &inputs,
+        exchanges,
+        card_removed,
+        outcome: &outcome,
+        keep_test_pan: req.keep_test_pan,
+    });
+    Ok(TapResult {
+        card: name,
+        card_description: "the card presented to the reader".into(),
+        amount_minor: amount.minor,
+        currency: currency.alpha.to_string(),
+        amount: amount.to_string(),
+        outcome,
+        trace,
+        session,
+    })
+}
+
 fn set_currency(terminal: &mut TerminalSpec, currency: Currency) {
     let tag = |v: u32| session::TagKey(kernel::Tag::from_u32_unchecked(v));
     terminal
@@ -155,8 +226,16 @@ impl TapResult {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "SoftPOS simulated tap: card {:?} ({})",
-            self.card, self.card_description
+            "SoftPOS {}: card {:?} ({})",
+            // Live readers are named "nfc:..." or "pcsc:..."; built-in
+            // cards never hold a colon.
+            if self.card.contains(':') {
+                "tap"
+            } else {
+                "simulated tap"
+            },
+            self.card,
+            self.card_description
         );
         let _ = writeln!(s, "Amount       {} (purchase)", self.amount);
         let _ = writeln!(s);

@@ -453,6 +453,26 @@ mod with_nfc {
             "nfc1+pn532_uart+emulator: per APDU (incl. kernel)",
             &nfc_apdu,
         );
+        // A pty has no baud rate; a real PN532 on HSU runs at 115200 baud,
+        // 10 bits a byte. Per exchange: the host frame (10 bytes around the
+        // APDU: preamble, LEN, LCS, D4 40 Tg, DCS, postamble), the ACK (6)
+        // and the answer frame (10 around the response).
+        let t = run_on(
+            &mut Instant0(SimReader::new(card(name))),
+            &ca,
+            2500,
+            Limits::default(),
+        );
+        let bytes: usize = t
+            .exchanges
+            .iter()
+            .map(|(c, r)| 26 + c.len() + r.len())
+            .sum();
+        println!(
+            "serial time at 115200 baud for this tap's {} exchanges: {:.1} ms ({bytes} bytes)",
+            t.exchanges.len(),
+            bytes as f64 * 10.0 / 115.2
+        );
     }
 
     /// The sim transport with its reported card time zeroed, so the timing

@@ -42,7 +42,14 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Where the card is: `sim` (the built-in card named by --card) or
+        /// `nfc:<connstring>` (libnfc: `nfc:pn532_uart:/dev/ttyUSB0`,
+        /// `nfc:acr122_usb`; `nfc:` alone takes the first device found).
+        #[arg(long, default_value = "sim", value_name = "READER")]
+        reader: String,
     },
+    /// List the card readers attached (libnfc devices), or why none shows.
+    Readers,
     /// Replay recorded sessions (files, or directories searched for *.session.json).
     Replay {
         #[arg(required = true, value_name = "FILE|DIR")]
@@ -97,6 +104,7 @@ fn main() -> ExitCode {
             record,
             keep_test_pan,
             json,
+            reader,
         } => run_tap(
             TapRequest {
                 card,
@@ -104,9 +112,11 @@ fn main() -> ExitCode {
                 currency,
                 keep_test_pan,
             },
+            &reader,
             record,
             json,
         ),
+        Command::Readers => run_readers(),
         Command::Replay { paths } => run_replay(&paths),
         Command::Session {
             command: SessionCommand::Import { from, file, output },
@@ -126,9 +136,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_tap(req: TapRequest, record: Option<PathBuf>, json: bool) -> Result<ExitCode, PosError> {
+fn run_tap(
+    req: TapRequest,
+    reader: &str,
+    record: Option<PathBuf>,
+    json: bool,
+) -> Result<ExitCode, PosError> {
     let req_keep = req.keep_test_pan;
-    let result = tap::tap(&req, &pos::clock::Now::system())?;
+    let result = if reader == "sim" {
+        tap::tap(&req, &pos::clock::Now::system())?
+    } else {
+        live_tap(reader, &req)?
+    };
     if let Some(path) = &record {
         write_file(path, &result.session.to_json_pretty())?;
     }
@@ -155,6 +174,66 @@ fn run_tap(req: TapRequest, record: Option<PathBuf>, json: bool) -> Result<ExitC
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A tap on a real reader: wait for one card, then run the kernel on it.
+fn live_tap(reader: &str, req: &TapRequest) -> Result<tap::TapResult, PosError> {
+    let live = tap::LiveTapRequest {
+        amount: req.amount,
+        currency: req.currency.clone(),
+        keep_test_pan: req.keep_test_pan,
+    };
+    if let Some(connstring) = reader.strip_prefix("nfc:") {
+        return nfc_tap(connstring, &live);
+    }
+    Err(PosError::Usage(format!(
+        "--reader {reader:?}: expected `sim` or `nfc:<connstring>`; `softpos readers` lists them"
+    )))
+}
+
+#[cfg(feature = "nfc")]
+fn nfc_tap(connstring: &str, live: &tap::LiveTapRequest) -> Result<tap::TapResult, PosError> {
+    use pos::reader::nfc::NfcReader;
+    let mut reader = NfcReader::open(connstring).map_err(|e| PosError::Io(e.to_string()))?;
+    eprintln!("softpos: present one card to {} ...", reader.connstring());
+    let card = reader
+        .wait_for_card(std::time::Duration::from_secs(30))
+        .map_err(|e| PosError::Io(e.to_string()))?;
+    eprintln!("softpos: card found ({})", card.modulation);
+    tap::tap_on_reader(&mut reader, live, &pos::clock::Now::system())
+}
+
+#[cfg(not(feature = "nfc"))]
+fn nfc_tap(_: &str, _: &tap::LiveTapRequest) -> Result<tap::TapResult, PosError> {
+    Err(PosError::Usage(
+        "this softpos was built without libnfc: `bash scripts/nfc-deps.sh`, then \
+         `cargo build -p pos --features nfc`"
+            .into(),
+    ))
+}
+
+fn run_readers() -> Result<ExitCode, PosError> {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "libnfc (--reader nfc:<connstring>):");
+    let _ = writeln!(out, "  {}", nfc_readers());
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "nfc")]
+fn nfc_readers() -> String {
+    match pos::reader::nfc::list_devices() {
+        Ok(devices) => devices
+            .iter()
+            .map(|d| format!("nfc:{}", d.connstring))
+            .collect::<Vec<_>>()
+            .join("\n  "),
+        Err(e) => format!("none: {e}"),
+    }
+}
+
+#[cfg(not(feature = "nfc"))]
+fn nfc_readers() -> String {
+    "not built in (build with `--features nfc`; scripts/nfc-deps.sh installs what it needs)".into()
 }
 
 fn run_replay(paths: &[PathBuf]) -> Result<ExitCode, PosError> {

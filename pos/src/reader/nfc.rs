@@ -20,7 +20,7 @@ const POLL_PAUSE: Duration = Duration::from_millis(30);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NfcError {
     /// libnfc found nothing at the connection string (or nothing at all).
-    #[error("no libnfc reader at {connstring:?}: {hint}")]
+    #[error("no libnfc reader {}: {hint}", at(connstring))]
     NoDevice { connstring: String, hint: String },
     /// The device exists but this user may not open it.
     #[error("permission denied on {device}: {hint}")]
@@ -36,6 +36,14 @@ pub enum NfcError {
     NotEmv { what: String },
     #[error("libnfc reader failure: {0}")]
     Reader(String),
+}
+
+fn at(connstring: &str) -> String {
+    if connstring.is_empty() {
+        "found".into()
+    } else {
+        format!("at {connstring:?}")
+    }
 }
 
 /// The card found in the field: what a log may show (no card data).
@@ -365,7 +373,18 @@ pub fn list_devices() -> Result<Vec<DeviceInfo>, NfcError> {
         .list_devices(8)
         .map_err(|e| NfcError::Reader(format!("libnfc scan failed: {e}")))?;
     if found.is_empty() {
-        return Err(diagnose_open_failure(""));
+        return Err(match diagnose_open_failure("") {
+            // libnfc scans USB only: probing serial ports could upset
+            // whatever else is on them.
+            NfcError::NoDevice { connstring, hint } => NfcError::NoDevice {
+                connstring,
+                hint: format!(
+                    "{hint}; PN532 boards on a serial port are not scanned, name them: \
+                     nfc:pn532_uart:/dev/ttyUSB0"
+                ),
+            },
+            other => other,
+        });
     }
     Ok(found
         .into_iter()
