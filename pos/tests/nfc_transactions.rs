@@ -75,6 +75,8 @@ mod with_nfc {
         elapsed: Duration,
         /// The answer times the transport reported.
         apdu_ms: Vec<u64>,
+        /// "ISO 14443-A" or "-B" on the nfc path, "sim" on the sim path.
+        modulation: &'static str,
     }
 
     /// Drives the kernel over `transport` as `pos::tap` does, trusting the
@@ -123,6 +125,7 @@ mod with_nfc {
             exchanges: pairs,
             elapsed,
             apdu_ms,
+            modulation: "sim",
         }
     }
 
@@ -155,8 +158,13 @@ mod with_nfc {
         let mut reader = open(emu);
         let info = reader.wait_for_card(Duration::from_secs(2)).unwrap();
         assert_eq!(info.uid, UID.to_vec());
-        assert_eq!(info.ats, vec![0x78, 0x80, 0x70, 0x02]);
-        run_on(&mut reader, ca, amount, limits)
+        if info.modulation == "ISO 14443-A" {
+            assert_eq!(info.ats, vec![0x78, 0x80, 0x70, 0x02]);
+        }
+        Tapped {
+            modulation: info.modulation,
+            ..run_on(&mut reader, ca, amount, limits)
+        }
     }
 
     fn json(o: &Outcome) -> serde_json::Value {
@@ -190,14 +198,24 @@ mod with_nfc {
 
     /// The whole comparison for one built-in card.
     fn same_as_sim(name: &str, amount: u64) {
+        same_as_sim_in(name, amount, "ISO 14443-A", |c| FieldCard::new(c, UID));
+    }
+
+    fn same_as_sim_in(
+        name: &str,
+        amount: u64,
+        modulation: &str,
+        field: impl FnOnce(VirtualCard) -> FieldCard,
+    ) {
         let _g = lock();
         let sim = sim_tap(name, amount, Limits::default());
         let c = card(name);
         let ca = c.ca_public_key();
-        let Some(emu) = emulator(vec![FieldCard::new(c, UID)]) else {
+        let Some(emu) = emulator(vec![field(c)]) else {
             return;
         };
         let nfc = nfc_tap(&emu, &ca, amount, Limits::default());
+        assert_eq!(nfc.modulation, modulation);
         assert_eq!(json(&nfc.outcome), json(&sim.outcome), "{name}: outcome");
         assert_eq!(nfc.exchanges, sim.exchanges, "{name}: exchanges");
         assert!(nfc
@@ -239,6 +257,13 @@ mod with_nfc {
     #[test]
     fn unionpay_as_over_sim() {
         same_as_sim("unionpay", 2500);
+    }
+
+    #[test]
+    fn a_type_b_card_as_over_sim() {
+        same_as_sim_in("visa-cvn18", 2500, "ISO 14443-B", |c| {
+            FieldCard::new_type_b(c, UID)
+        });
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 #[cfg(feature = "nfc")]
 pub mod nfc;
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
 pub mod sim;
 
 use std::time::Duration;

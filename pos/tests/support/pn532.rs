@@ -60,6 +60,9 @@ pub struct FieldCard {
     pub ats: Vec<u8>,
     /// SAK: 0x20 says ISO 14443-4 compliant.
     pub sak: u8,
+    /// An ISO 14443-B card: `uid` is then its PUPI, and it answers type B
+    /// polls only.
+    pub type_b: bool,
     /// Gone from the field: it no longer answers polls or APDUs.
     pub removed: bool,
 }
@@ -74,7 +77,17 @@ impl FieldCard {
             // TA=0x80, TB=0x70, TC=0x02: a typical payment card's ATS.
             ats: vec![0x05, 0x78, 0x80, 0x70, 0x02],
             sak: 0x20,
+            type_b: false,
             removed: false,
+        }
+    }
+
+    /// An ISO 14443-4 type B card with this PUPI.
+    pub fn new_type_b(card: VirtualCard, pupi: [u8; 4]) -> FieldCard {
+        FieldCard {
+            type_b: true,
+            ats: Vec::new(),
+            ..FieldCard::new(card, pupi)
         }
     }
 }
@@ -409,17 +422,27 @@ impl Chip {
         }
     }
 
-    /// InListPassiveTarget: MaxTg, BrTy, [initiator data]. Only type A at
-    /// 106 kbps (BrTy 0) has cards; other types find none.
+    /// InListPassiveTarget: MaxTg, BrTy, [initiator data]. Type A at 106
+    /// kbps (BrTy 0, optional UID) and type B at 106 kbps (BrTy 3, AFI)
+    /// have cards; other types find none.
     fn list(&mut self, p: &[u8], shared: &Mutex<Shared>) -> Vec<u8> {
         let brty = p.get(1).copied().unwrap_or(0xFF);
-        let init = p.get(2..).unwrap_or(&[]);
-        let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
-        if brty != 0x00 {
-            return vec![0x00];
+        let type_b = match brty {
+            0x00 => false,
+            0x03 => true,
+            _ => return vec![0x00],
+        };
+        let mut init = p.get(2..).unwrap_or(&[]);
+        if type_b {
+            // The AFI: 0 selects every family of applications.
+            init = &[];
+        } else if init.len() == 8 && init[0] == 0x88 {
+            // libnfc sends a 7-byte UID with its cascade tag.
+            init = &init[1..];
         }
+        let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
         let present: Vec<usize> = (0..s.cards.len())
-            .filter(|&i| !s.cards[i].removed)
+            .filter(|&i| !s.cards[i].removed && s.cards[i].type_b == type_b)
             .collect();
         let pick = if init.is_empty() {
             if present.is_empty() {
@@ -439,6 +462,14 @@ impl Chip {
         let c = &mut s.cards[i];
         // Activation starts a new tap for the card.
         c.card.reset();
+        if type_b {
+            // NbTg, Tg, ATQB (50, PUPI, application data, protocol info:
+            // 256-byte frames, ISO 14443-4), ATTRIB_RES length and byte.
+            let mut out = vec![0x01, 0x01, 0x50];
+            out.extend_from_slice(&c.uid);
+            out.extend_from_slice(&[0x00, 0x00, 0x00, 0x00, 0x00, 0x81, 0x71, 0x01, 0x00]);
+            return out;
+        }
         let mut out = vec![0x01, 0x01, 0x00, 0x04, c.sak];
         out.push(u8::try_from(c.uid.len()).unwrap_or(0));
         out.extend_from_slice(&c.uid);
