@@ -120,7 +120,8 @@ pub fn build_mpm(args: &MpmArgs) -> Result<String, PosError> {
     };
     let payload = match args.amount {
         Some(minor) => {
-            let amount = Amount::new(minor, currency).map_err(|e| PosError::Usage(e.to_string()))?;
+            let amount =
+                Amount::new(minor, currency).map_err(|e| PosError::Usage(e.to_string()))?;
             MerchantPayload::for_payment(
                 &profile,
                 &PaymentRequest {
@@ -145,7 +146,10 @@ fn run_mpm(args: &MpmArgs) -> Result<ExitCode, PosError> {
         write_bytes(path, &render::png(&payload, 400).map_err(render_err)?)?;
     }
     if let Some(path) = &args.svg {
-        write_bytes(path, render::svg(&payload, 400).map_err(render_err)?.as_bytes())?;
+        write_bytes(
+            path,
+            render::svg(&payload, 400).map_err(render_err)?.as_bytes(),
+        )?;
     }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{payload}");
@@ -175,7 +179,11 @@ fn run_scan(image: &Path) -> Result<ExitCode, PosError> {
         Ok(p) => p,
         Err(scan::ScanError::Io(e)) => return Err(PosError::Io(e)),
         Err(e) => {
-            let _ = writeln!(std::io::stderr().lock(), "softpos: {}: {e}", image.display());
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "softpos: {}: {e}",
+                image.display()
+            );
             return Ok(ExitCode::from(1));
         }
     };

@@ -190,7 +190,12 @@ pub fn parse_tlv(mut bytes: Vec<u8>) -> Result<CpmCode, CpmError> {
     }
 }
 
-type Checked = (Vec<CpmApplication>, Vec<CpmField>, Option<String>, Vec<String>);
+type Checked = (
+    Vec<CpmApplication>,
+    Vec<CpmField>,
+    Option<String>,
+    Vec<String>,
+);
 
 fn check(bytes: &[u8]) -> Result<Checked, CpmError> {
     let top = strict_objects(bytes, None)?;
@@ -256,7 +261,11 @@ fn strict_objects(bytes: &[u8], within: Option<Tag>) -> Result<Vec<Tlv<'_>>, Cpm
     Ok(out)
 }
 
-fn application(t: &Tlv<'_>, index: usize, notes: &mut Vec<String>) -> Result<CpmApplication, CpmError> {
+fn application(
+    t: &Tlv<'_>,
+    index: usize,
+    notes: &mut Vec<String>,
+) -> Result<CpmApplication, CpmError> {
     let children = strict_objects(t.value, Some(APP_TEMPLATE))?;
     let aid = children
         .iter()
@@ -390,13 +399,25 @@ fn mask_digits(digits: &str, notes: &mut Vec<String>) -> String {
     match kernel::Pan::parse(digits) {
         Ok(pan) => pan.masked().as_str().to_string(),
         Err(e) => {
-            notes.push(format!("the PAN is not a valid card number ({e}); shown masked anyway"));
+            notes.push(format!(
+                "the PAN is not a valid card number ({e}); shown masked anyway"
+            ));
             let n = digits.len();
-            let head = if n >= 16 { 6 } else { n.saturating_sub(8).min(4) };
+            let head = if n >= 16 {
+                6
+            } else {
+                n.saturating_sub(8).min(4)
+            };
             let tail = n.saturating_sub(head).min(4);
             digits
                 .char_indices()
-                .map(|(i, c)| if i < head || i >= n.saturating_sub(tail) { c } else { '*' })
+                .map(|(i, c)| {
+                    if i < head || i >= n.saturating_sub(tail) {
+                        c
+                    } else {
+                        '*'
+                    }
+                })
                 .collect()
         }
     }
@@ -409,7 +430,10 @@ mod tests {
     #[test]
     fn short_numbers_are_masked_too() {
         let mut notes = Vec::new();
-        assert_eq!(mask_digits("1234567890123458", &mut notes), "123456******3458");
+        assert_eq!(
+            mask_digits("1234567890123458", &mut notes),
+            "123456******3458"
+        );
         assert_eq!(notes.len(), 1);
         let masked = mask_digits("12345678", &mut notes);
         assert!(masked.contains('*'), "{masked}");

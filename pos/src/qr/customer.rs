@@ -41,7 +41,12 @@ impl Wallet {
     }
 
     /// The published shape of this wallet's codes: (lengths, two-digit prefixes).
-    fn rule(self) -> (std::ops::RangeInclusive<usize>, std::ops::RangeInclusive<u8>) {
+    fn rule(
+        self,
+    ) -> (
+        std::ops::RangeInclusive<usize>,
+        std::ops::RangeInclusive<u8>,
+    ) {
         match self {
             Wallet::WeChatPay => (18..=18, 10..=15),
             Wallet::Alipay => (16..=24, 25..=30),
@@ -67,7 +72,13 @@ impl WalletCode {
         let n = self.digits.len();
         self.digits
             .char_indices()
-            .map(|(i, c)| if i < 4 || i >= n.saturating_sub(4) { c } else { '*' })
+            .map(|(i, c)| {
+                if i < 4 || i >= n.saturating_sub(4) {
+                    c
+                } else {
+                    '*'
+                }
+            })
             .collect()
     }
 }
@@ -102,7 +113,9 @@ pub enum CustomerCodeError {
     UnknownWalletCode { len: usize, prefix: String },
     #[error("not an EMVCo consumer-presented code: {0}")]
     Cpm(#[from] CpmError),
-    #[error("neither a wallet payment code (digits) nor an EMVCo consumer-presented code (base64)")]
+    #[error(
+        "neither a wallet payment code (digits) nor an EMVCo consumer-presented code (base64)"
+    )]
     Unrecognised,
 }
 

@@ -30,10 +30,7 @@ pub enum MpmError {
     #[error("the payload has {0} characters, more than EMVCo's {MAX_PAYLOAD_CHARS}")]
     TooLong(usize),
     #[error("{where_} ends inside a {what}")]
-    Truncated {
-        where_: String,
-        what: &'static str,
-    },
+    Truncated { where_: String, what: &'static str },
     #[error("{where_}: the {what} must be two digits, found {found:?}")]
     NotTwoDigits {
         where_: String,
@@ -52,7 +49,9 @@ pub enum MpmError {
     Duplicate { path: String },
     #[error("mandatory ID {path} ({name}) is missing")]
     Missing { path: String, name: &'static str },
-    #[error("the payload must start with ID 00 (payload format indicator), it starts with ID {0:02}")]
+    #[error(
+        "the payload must start with ID 00 (payload format indicator), it starts with ID {0:02}"
+    )]
     FormatIndicatorNotFirst(u8),
     #[error("the CRC (ID 63) must be the last object, ID {0:02} follows it")]
     CrcNotLast(u8),
@@ -100,7 +99,12 @@ impl DataObject {
     }
 
     fn encode(&self) -> String {
-        format!("{:02}{:02}{}", self.id, self.value.chars().count(), self.value)
+        format!(
+            "{:02}{:02}{}",
+            self.id,
+            self.value.chars().count(),
+            self.value
+        )
     }
 }
 
@@ -297,7 +301,10 @@ impl MerchantPayload {
             if a.currency != self.currency {
                 return Err(invalid(
                     "54",
-                    format!("amount in {} but the code's currency is {}", a.currency, self.currency),
+                    format!(
+                        "amount in {} but the code's currency is {}",
+                        a.currency, self.currency
+                    ),
                 ));
             }
         }
@@ -346,7 +353,10 @@ impl MerchantPayload {
             });
         }
         v.push(DataObject::primitive(52, self.mcc.clone()));
-        v.push(DataObject::primitive(53, format!("{:03}", self.currency.numeric)));
+        v.push(DataObject::primitive(
+            53,
+            format!("{:03}", self.currency.numeric),
+        ));
         if let Some(a) = &self.amount {
             v.push(DataObject::primitive(54, format_amount(*a)));
         }
@@ -448,7 +458,10 @@ pub fn parse_amount(path: &str, text: &str, currency: Currency) -> Result<Amount
     if decimals.len() > exp {
         return Err(invalid(
             path,
-            format!("{text:?} has more decimals than {} has ({exp})", currency.alpha),
+            format!(
+                "{text:?} has more decimals than {} has ({exp})",
+                currency.alpha
+            ),
         ));
     }
     let padded = format!("{major}{decimals:0<exp$}");
@@ -467,7 +480,7 @@ pub fn parse(text: &str) -> Result<ParsedMpm, MpmError> {
     if chars > MAX_PAYLOAD_CHARS {
         return Err(MpmError::TooLong(chars));
     }
-    let raw = split(text, None)?;
+    let raw = split(text, "")?;
     match raw.first() {
         Some((0, _)) => {}
         Some((id, _)) => return Err(MpmError::FormatIndicatorNotFirst(*id)),
@@ -478,7 +491,7 @@ pub fn parse(text: &str) -> Result<ParsedMpm, MpmError> {
             return Err(MpmError::CrcNotLast(*next));
         }
     }
-    check_duplicates(&raw, None)?;
+    check_duplicates(&raw, "")?;
     let crc = check_crc(text, &raw)?;
 
     let mut notes = Vec::new();
@@ -495,22 +508,25 @@ pub fn parse(text: &str) -> Result<ParsedMpm, MpmError> {
     })
 }
 
-fn path_of(parent: Option<u8>, id: u8) -> String {
-    match parent {
-        Some(p) => format!("{p:02}.{id:02}"),
-        None => format!("{id:02}"),
+/// "62.50.00": the IDs from the top level down, `parent` being "" at the top.
+fn path_of(parent: &str, id: u8) -> String {
+    if parent.is_empty() {
+        format!("{id:02}")
+    } else {
+        format!("{parent}.{id:02}")
     }
 }
 
-fn where_of(parent: Option<u8>) -> String {
-    match parent {
-        Some(p) => format!("template {p:02}"),
-        None => "the payload".to_string(),
+fn where_of(parent: &str) -> String {
+    if parent.is_empty() {
+        "the payload".to_string()
+    } else {
+        format!("template {parent}")
     }
 }
 
 /// Splits `s` into (ID, value) pairs, lengths counted in characters.
-fn split(s: &str, parent: Option<u8>) -> Result<Vec<(u8, &str)>, MpmError> {
+fn split<'a>(s: &'a str, parent: &str) -> Result<Vec<(u8, &'a str)>, MpmError> {
     let mut rest = s;
     let mut out = Vec::new();
     while !rest.is_empty() {
@@ -566,7 +582,7 @@ fn two_digits(s: &str) -> Option<u8> {
     }
 }
 
-fn check_duplicates(raw: &[(u8, &str)], parent: Option<u8>) -> Result<(), MpmError> {
+fn check_duplicates(raw: &[(u8, &str)], parent: &str) -> Result<(), MpmError> {
     let mut seen = [false; 100];
     for (id, _) in raw {
         match seen.get_mut(usize::from(*id)) {
@@ -632,7 +648,10 @@ fn check_ans(path: &str, value: &str, max: usize) -> Result<(), MpmError> {
 fn check_len(path: &str, value: &str, max: usize) -> Result<(), MpmError> {
     let n = value.chars().count();
     if n > max {
-        return Err(invalid(path, format!("at most {max} characters, found {n}")));
+        return Err(invalid(
+            path,
+            format!("at most {max} characters, found {n}"),
+        ));
     }
     Ok(())
 }
@@ -649,13 +668,16 @@ fn check_digits(path: &str, value: &str, len: usize) -> Result<(), MpmError> {
 
 /// Checks one top-level object's value rules and parses templates.
 fn interpret(id: u8, value: &str, notes: &mut Vec<String>) -> Result<DataObject, MpmError> {
-    let path = path_of(None, id);
+    let path = path_of("", id);
     let p = path.as_str();
     let mut children = Vec::new();
     match id {
         0 => {
             if value != PAYLOAD_FORMAT {
-                return Err(invalid(p, format!("payload format indicator must be \"01\", found {value:?}")));
+                return Err(invalid(
+                    p,
+                    format!("payload format indicator must be \"01\", found {value:?}"),
+                ));
             }
         }
         1 => {
@@ -667,13 +689,16 @@ fn interpret(id: u8, value: &str, notes: &mut Vec<String>) -> Result<DataObject,
             }
         }
         2..=25 => check_ans(p, value, 99)?,
-        26..=51 | 80..=99 => children = template_with_gui(id, value)?,
+        26..=51 | 80..=99 => children = template_with_gui(p, value)?,
         52 => check_digits(p, value, 4)?,
         53 => check_digits(p, value, 3)?,
         54 | 56 => check_ans(p, value, 13)?,
         55 => {
             if !matches!(value, "01" | "02" | "03") {
-                return Err(invalid(p, format!("tip indicator must be 01, 02 or 03, found {value:?}")));
+                return Err(invalid(
+                    p,
+                    format!("tip indicator must be 01, 02 or 03, found {value:?}"),
+                ));
             }
         }
         57 => {
@@ -694,7 +719,9 @@ fn interpret(id: u8, value: &str, notes: &mut Vec<String>) -> Result<DataObject,
             if value.len() != 2 || !value.bytes().all(|b| b.is_ascii_uppercase()) {
                 return Err(invalid(
                     p,
-                    format!("country must be ISO 3166-1 alpha-2 (two capital letters), found {value:?}"),
+                    format!(
+                        "country must be ISO 3166-1 alpha-2 (two capital letters), found {value:?}"
+                    ),
                 ));
             }
         }
@@ -713,9 +740,9 @@ fn interpret(id: u8, value: &str, notes: &mut Vec<String>) -> Result<DataObject,
     })
 }
 
-fn sub_objects(parent: u8, value: &str) -> Result<Vec<DataObject>, MpmError> {
-    let raw = split(value, Some(parent))?;
-    check_duplicates(&raw, Some(parent))?;
+fn sub_objects(parent: &str, value: &str) -> Result<Vec<DataObject>, MpmError> {
+    let raw = split(value, parent)?;
+    check_duplicates(&raw, parent)?;
     Ok(raw
         .into_iter()
         .map(|(id, v)| DataObject::primitive(id, v))
@@ -724,17 +751,17 @@ fn sub_objects(parent: u8, value: &str) -> Result<Vec<DataObject>, MpmError> {
 
 /// Templates 26–51 and 80–99 (and 50–99 inside 62): sub-ID 00, the globally
 /// unique identifier, is mandatory.
-fn template_with_gui(id: u8, value: &str) -> Result<Vec<DataObject>, MpmError> {
-    let children = sub_objects(id, value)?;
+fn template_with_gui(parent: &str, value: &str) -> Result<Vec<DataObject>, MpmError> {
+    let children = sub_objects(parent, value)?;
     let mut has_gui = false;
     for c in &children {
-        let path = path_of(Some(id), c.id);
+        let path = path_of(parent, c.id);
         check_ans(&path, &c.value, if c.id == 0 { 32 } else { 99 })?;
         has_gui |= c.id == 0;
     }
     if !has_gui {
         return Err(MpmError::Missing {
-            path: path_of(Some(id), 0),
+            path: path_of(parent, 0),
             name: "globally unique identifier",
         });
     }
@@ -742,16 +769,21 @@ fn template_with_gui(id: u8, value: &str) -> Result<Vec<DataObject>, MpmError> {
 }
 
 fn additional_data(value: &str, notes: &mut Vec<String>) -> Result<Vec<DataObject>, MpmError> {
-    let mut children = sub_objects(62, value)?;
+    let mut children = sub_objects("62", value)?;
     for c in &mut children {
-        let path = path_of(Some(62), c.id);
+        let path = path_of("62", c.id);
         match c.id {
-            0 => return Err(invalid(path, "sub-ID 00 is not defined in the additional data template")),
+            0 => {
+                return Err(invalid(
+                    path,
+                    "sub-ID 00 is not defined in the additional data template",
+                ))
+            }
             1..=8 => check_ans(&path, &c.value, 25)?,
             9 => {
                 check_ans(&path, &c.value, 25)?;
-                let flags_ok = c.value.len() <= 3
-                    && c.value.bytes().all(|b| matches!(b, b'A' | b'M' | b'E'));
+                let flags_ok =
+                    c.value.len() <= 3 && c.value.bytes().all(|b| matches!(b, b'A' | b'M' | b'E'));
                 if !flags_ok {
                     // Published examples carry free text here; it asks the
                     // wallet for nothing we act on, so it is shown, not refused.
@@ -763,13 +795,7 @@ fn additional_data(value: &str, notes: &mut Vec<String>) -> Result<Vec<DataObjec
             }
             10..=49 => check_ans(&path, &c.value, 99)?,
             _ => {
-                let grandchildren = template_with_gui(c.id, &c.value).map_err(|e| match e {
-                    MpmError::Missing { name, .. } => MpmError::Missing {
-                        path: format!("{path}.00"),
-                        name,
-                    },
-                    other => other,
-                })?;
+                let grandchildren = template_with_gui(&path, &c.value)?;
                 c.children = grandchildren;
             }
         }
@@ -778,9 +804,9 @@ fn additional_data(value: &str, notes: &mut Vec<String>) -> Result<Vec<DataObjec
 }
 
 fn language_template(value: &str) -> Result<Vec<DataObject>, MpmError> {
-    let children = sub_objects(64, value)?;
+    let children = sub_objects("64", value)?;
     for c in &children {
-        let path = path_of(Some(64), c.id);
+        let path = path_of("64", c.id);
         if c.value.chars().any(char::is_control) {
             return Err(invalid(&path, "control characters are not allowed"));
         }
@@ -788,7 +814,10 @@ fn language_template(value: &str) -> Result<Vec<DataObject>, MpmError> {
             0 if c.value.len() != 2 || !c.value.bytes().all(|b| b.is_ascii_alphabetic()) => {
                 return Err(invalid(
                     &path,
-                    format!("language must be an ISO 639 two-letter code, found {:?}", c.value),
+                    format!(
+                        "language must be an ISO 639 two-letter code, found {:?}",
+                        c.value
+                    ),
                 ));
             }
             1 => check_len(&path, &c.value, 25)?,
@@ -796,10 +825,13 @@ fn language_template(value: &str) -> Result<Vec<DataObject>, MpmError> {
             _ => {}
         }
     }
-    for (id, name) in [(0, "language preference"), (1, "merchant name, alternate language")] {
+    for (id, name) in [
+        (0, "language preference"),
+        (1, "merchant name, alternate language"),
+    ] {
         if !children.iter().any(|c| c.id == id) {
             return Err(MpmError::Missing {
-                path: path_of(Some(64), id),
+                path: path_of("64", id),
                 name,
             });
         }
@@ -811,7 +843,11 @@ fn get(objects: &[DataObject], id: u8) -> Option<&DataObject> {
     objects.iter().find(|o| o.id == id)
 }
 
-fn mandatory<'a>(objects: &'a [DataObject], id: u8, name: &'static str) -> Result<&'a str, MpmError> {
+fn mandatory<'a>(
+    objects: &'a [DataObject],
+    id: u8,
+    name: &'static str,
+) -> Result<&'a str, MpmError> {
     get(objects, id)
         .map(|o| o.value.as_str())
         .ok_or(MpmError::Missing {
@@ -824,7 +860,10 @@ fn child(o: &DataObject, id: u8) -> Option<String> {
     get(&o.children, id).map(|c| c.value.clone())
 }
 
-fn build_payload(objects: &[DataObject], notes: &mut Vec<String>) -> Result<MerchantPayload, MpmError> {
+fn build_payload(
+    objects: &[DataObject],
+    notes: &mut Vec<String>,
+) -> Result<MerchantPayload, MpmError> {
     let mcc = mandatory(objects, 52, "merchant category code")?.to_string();
     let currency_text = mandatory(objects, 53, "transaction currency")?;
     let country = mandatory(objects, 58, "country code")?.to_string();
@@ -874,7 +913,8 @@ fn build_payload(objects: &[DataObject], notes: &mut Vec<String>) -> Result<Merc
         .map(|o| parse_amount("54", &o.value, currency))
         .transpose()?;
     if initiation == Some(Initiation::Dynamic) && amount.is_none() {
-        notes.push("ID 01 says dynamic but there is no amount (ID 54): the customer keys it".into());
+        notes
+            .push("ID 01 says dynamic but there is no amount (ID 54): the customer keys it".into());
     }
     let tip = match get(objects, 55).map(|o| o.value.as_str()) {
         None => None,
@@ -900,7 +940,9 @@ fn build_payload(objects: &[DataObject], notes: &mut Vec<String>) -> Result<Merc
         _ => get(objects, 56).is_some() || get(objects, 57).is_some(),
     };
     if stray_fee {
-        notes.push("IDs 56/57 present without the tip indicator (55) that uses them: ignored".into());
+        notes.push(
+            "IDs 56/57 present without the tip indicator (55) that uses them: ignored".into(),
+        );
     }
 
     let additional = get(objects, 62).map(|o| AdditionalData {
@@ -992,7 +1034,11 @@ pub fn field_name(parent: Option<u8>, id: u8) -> &'static str {
 impl fmt::Display for ParsedMpm {
     /// Every object, one a line, with its specification name.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "EMVCo merchant-presented payload (CRC {:04X} verified)", self.crc)?;
+        writeln!(
+            f,
+            "EMVCo merchant-presented payload (CRC {:04X} verified)",
+            self.crc
+        )?;
         for o in &self.objects {
             write_object(f, None, o, 1)?;
         }
@@ -1062,7 +1108,17 @@ mod tests {
         assert_eq!(parse_amount("54", "23.7", cny()).unwrap().minor, 2370);
         assert_eq!(parse_amount("54", "10", cny()).unwrap().minor, 1000);
         assert_eq!(parse_amount("54", "1500", jpy).unwrap().minor, 1500);
-        for bad in ["23.725", "", ".5", "5.", "1.2.3", "-1", "1e3", "12345678901234", "1,00"] {
+        for bad in [
+            "23.725",
+            "",
+            ".5",
+            "5.",
+            "1.2.3",
+            "-1",
+            "1e3",
+            "12345678901234",
+            "1,00",
+        ] {
             assert!(parse_amount("54", bad, cny()).is_err(), "{bad}");
         }
         assert!(parse_amount("54", "15.0", jpy).is_err());
