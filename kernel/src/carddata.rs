@@ -7,9 +7,15 @@ use crate::tlv::{self, Tag};
 use std::collections::BTreeMap;
 
 /// Data objects from the card, by tag.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct CardData {
     tags: BTreeMap<Tag, Vec<u8>>,
+}
+
+impl std::fmt::Debug for CardData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::outcome::debug_masked(self.tags.iter(), f)
+    }
 }
 
 impl CardData {

@@ -11,51 +11,63 @@ pub enum CvmDecision {
     Failed(String),
 }
 
-/// Kernel 3: the card says in its CTQ what it did or wants; the reader
-/// says in its TTQ what it can do.
+/// Kernel 3's CVM (Book C-3 §5.7.1): the card says in its CTQ what it did
+/// or wants, the reader says in its TTQ what it can do. Runs after ODA, so
+/// `online` is the path the transaction takes. `card_auth_data` (9F69)
+/// carries the CTQ as the card signed it for fDDA.
 pub fn kernel3(
     cvm_required: bool,
     ttq: [u8; 4],
     ctq: Option<[u8; 2]>,
     online: bool,
+    card_auth_data: Option<&[u8]>,
 ) -> CvmDecision {
     let online_pin_supported = ttq[0] & 0x04 != 0;
     let signature_supported = ttq[0] & 0x02 != 0;
-    let cdcvm_supported = ttq[2] & 0x40 != 0;
-    if let Some(ctq) = ctq {
-        // CTQ byte 2 b8: consumer device CVM performed.
-        if ctq[1] & 0x80 != 0 && cdcvm_supported {
-            return CvmDecision::Selected(Cvm::Cdcvm);
-        }
-        if !cvm_required && ctq[0] & 0xC0 == 0 {
-            return CvmDecision::Selected(Cvm::NoCvm);
-        }
-        // CTQ byte 1 b8: online PIN required; b7: signature required.
-        if ctq[0] & 0x80 != 0 && online_pin_supported && online {
-            return CvmDecision::Selected(Cvm::OnlinePin);
-        }
-        if ctq[0] & 0x40 != 0 && signature_supported {
-            return CvmDecision::Selected(Cvm::Signature);
-        }
+    let Some(ctq) = ctq else {
         if !cvm_required {
             return CvmDecision::Selected(Cvm::NoCvm);
         }
-        if ctq[0] & 0xC0 != 0 {
-            return CvmDecision::Failed("the card asks for a CVM the reader cannot perform".into());
+        // §5.7.1.2: no CTQ: signature first, then online PIN when online.
+        if signature_supported {
+            return CvmDecision::Selected(Cvm::Signature);
         }
-    }
-    if !cvm_required {
-        return CvmDecision::Selected(Cvm::NoCvm);
-    }
-    // The reader needs a CVM and the card expressed no wish: online PIN
-    // when going online, else signature (Book C-3 §5.7).
-    if online_pin_supported && online {
+        if online_pin_supported && online {
+            return CvmDecision::Selected(Cvm::OnlinePin);
+        }
+        return CvmDecision::Failed(
+            "the amount needs cardholder verification and none is available".into(),
+        );
+    };
+    // CTQ byte 1 b8: online PIN required (the caller sends it online).
+    if ctq[0] & 0x80 != 0 && online_pin_supported {
         return CvmDecision::Selected(Cvm::OnlinePin);
     }
-    if signature_supported {
+    // CTQ byte 2 b8: consumer device CVM performed. The CTQ itself is not
+    // signed, so it must match the copy in 9F69 when there is one, and
+    // without one it is trusted only for an online authorisation.
+    if ctq[1] & 0x80 != 0 {
+        return match card_auth_data.and_then(|c| c.get(5..7)) {
+            Some(signed) if signed == ctq => CvmDecision::Selected(Cvm::Cdcvm),
+            Some(_) => {
+                CvmDecision::Failed("the CTQ does not match the copy the card signed (9F69)".into())
+            }
+            None if online => CvmDecision::Selected(Cvm::Cdcvm),
+            None => CvmDecision::Failed(
+                "consumer device CVM claimed offline without signed card data".into(),
+            ),
+        };
+    }
+    if ctq[0] & 0x40 != 0 && signature_supported {
         return CvmDecision::Selected(Cvm::Signature);
     }
-    CvmDecision::Failed("the amount needs cardholder verification and none is available".into())
+    if cvm_required {
+        return CvmDecision::Failed(
+            "the amount needs cardholder verification and the card asks for none the reader can do"
+                .into(),
+        );
+    }
+    CvmDecision::Selected(Cvm::NoCvm)
 }
 
 /// Inputs of Kernel 2's CVM selection.
@@ -70,6 +82,9 @@ pub struct Kernel2Cvm<'a> {
     pub capability: u8,
     pub cvm_limit_exceeded: bool,
     pub on_device_cvm_supported: bool,
+    /// Application Currency Code (9F42) equals the transaction's: the
+    /// amount conditions (06–09) apply only then.
+    pub app_currency_matches: bool,
     pub terminal_type: u8,
 }
 
@@ -80,6 +95,10 @@ pub struct Kernel2Selection {
     pub results: [u8; 3],
     pub failed: bool,
     pub online_pin: bool,
+    /// A rule named a CVM this terminal does not know (TVR byte 3 b7).
+    pub unrecognised: bool,
+    /// The card supports CVM but sent no CVM list (TVR byte 1 b6).
+    pub icc_data_missing: bool,
 }
 
 const NO_CVM_PERFORMED: u8 = 0x3F;
@@ -94,9 +113,7 @@ pub fn kernel2(i: Kernel2Cvm<'_>) -> Kernel2Selection {
         return if i.cvm_limit_exceeded {
             Kernel2Selection {
                 cvm: Cvm::Cdcvm,
-                results: [0x01, 0x00, RESULT_SUCCESSFUL],
-                failed: false,
-                online_pin: false,
+                ..no_cvm([0x01, 0x00, RESULT_SUCCESSFUL])
             }
         } else {
             no_cvm([NO_CVM_PERFORMED, 0x00, RESULT_SUCCESSFUL])
@@ -107,12 +124,11 @@ pub fn kernel2(i: Kernel2Cvm<'_>) -> Kernel2Selection {
         return no_cvm([NO_CVM_PERFORMED, 0x00, RESULT_UNKNOWN]);
     }
     let Some(list) = i.cvm_list.filter(|l| l.len() >= 10) else {
-        // Card supports CVM but sent no usable list: ICC data missing.
+        // C-2 cvm.8: card supports CVM but sent no usable list: ICC data
+        // missing, no CVM performed.
         return Kernel2Selection {
-            cvm: Cvm::NoCvm,
-            results: [NO_CVM_PERFORMED, 0x00, RESULT_FAILED],
-            failed: true,
-            online_pin: false,
+            icc_data_missing: true,
+            ..no_cvm([NO_CVM_PERFORMED, 0x00, RESULT_UNKNOWN])
         };
     };
     let (amounts, rules) = list.split_at(8);
@@ -131,6 +147,7 @@ pub fn kernel2(i: Kernel2Cvm<'_>) -> Kernel2Selection {
     let unattended = matches!(i.terminal_type & 0x0F, 4..=6);
     let cash = matches!(i.tx_type, 0x01 | 0x17);
     let cashback = i.tx_type == 0x09;
+    let mut unrecognised = false;
     for rule in rules.chunks(2) {
         let (Some(&code), Some(&condition)) = (rule.first(), rule.get(1)) else {
             break;
@@ -150,10 +167,10 @@ pub fn kernel2(i: Kernel2Cvm<'_>) -> Kernel2Selection {
             0x03 => supported,
             0x04 => cash && !unattended,
             0x05 => cashback,
-            0x06 => i.amount < x,
-            0x07 => i.amount > x,
-            0x08 => i.amount < y,
-            0x09 => i.amount > y,
+            0x06 => i.app_currency_matches && i.amount < x,
+            0x07 => i.app_currency_matches && i.amount > x,
+            0x08 => i.app_currency_matches && i.amount < y,
+            0x09 => i.app_currency_matches && i.amount > y,
             _ => false,
         };
         if !applies {
@@ -162,28 +179,35 @@ pub fn kernel2(i: Kernel2Cvm<'_>) -> Kernel2Selection {
         if method == 0x00 {
             return failed([code, condition, RESULT_FAILED]);
         }
+        // Book 3 §10.5: a method EMV does not define for this terminal.
+        if !matches!(method, 0x01..=0x05 | 0x1E | 0x1F) {
+            unrecognised = true;
+        }
         if supported {
             return match method {
                 0x1F => no_cvm([code, condition, RESULT_SUCCESSFUL]),
                 0x1E => Kernel2Selection {
                     cvm: Cvm::Signature,
-                    results: [code, condition, RESULT_UNKNOWN],
-                    failed: false,
-                    online_pin: false,
+                    ..no_cvm([code, condition, RESULT_UNKNOWN])
                 },
                 _ => Kernel2Selection {
                     cvm: Cvm::OnlinePin,
-                    results: [code, condition, RESULT_UNKNOWN],
-                    failed: false,
                     online_pin: true,
+                    ..no_cvm([code, condition, RESULT_UNKNOWN])
                 },
             };
         }
         if !next_if_unsuccessful {
-            return failed([code, condition, RESULT_FAILED]);
+            return Kernel2Selection {
+                unrecognised,
+                ..failed([code, condition, RESULT_FAILED])
+            };
         }
     }
-    failed([NO_CVM_PERFORMED, 0x00, RESULT_FAILED])
+    Kernel2Selection {
+        unrecognised,
+        ..failed([NO_CVM_PERFORMED, 0x00, RESULT_FAILED])
+    }
 }
 
 fn no_cvm(results: [u8; 3]) -> Kernel2Selection {
@@ -192,15 +216,15 @@ fn no_cvm(results: [u8; 3]) -> Kernel2Selection {
         results,
         failed: false,
         online_pin: false,
+        unrecognised: false,
+        icc_data_missing: false,
     }
 }
 
 fn failed(results: [u8; 3]) -> Kernel2Selection {
     Kernel2Selection {
-        cvm: Cvm::NoCvm,
-        results,
         failed: true,
-        online_pin: false,
+        ..no_cvm(results)
     }
 }
 
@@ -219,6 +243,7 @@ mod tests {
             capability,
             cvm_limit_exceeded: false,
             on_device_cvm_supported: true,
+            app_currency_matches: true,
             terminal_type: 0x22,
         })
     }
@@ -249,40 +274,62 @@ mod tests {
 
     #[test]
     fn kernel3_rules() {
+        use CvmDecision::*;
         let ttq = [0x36, 0x40, 0x40, 0x00];
+        let signed_cdcvm = [0x01, 1, 2, 3, 4, 0x00, 0x80];
         assert_eq!(
-            kernel3(true, ttq, Some([0x00, 0x80]), true),
-            CvmDecision::Selected(Cvm::Cdcvm)
+            kernel3(true, ttq, Some([0x00, 0x80]), true, None),
+            Selected(Cvm::Cdcvm)
         );
         assert_eq!(
-            kernel3(false, ttq, Some([0x00, 0x00]), true),
-            CvmDecision::Selected(Cvm::NoCvm)
+            kernel3(true, ttq, Some([0x00, 0x80]), false, Some(&signed_cdcvm)),
+            Selected(Cvm::Cdcvm)
         );
-        assert_eq!(
-            kernel3(true, ttq, Some([0x80, 0x00]), true),
-            CvmDecision::Selected(Cvm::OnlinePin)
-        );
-        assert_eq!(
-            kernel3(true, ttq, Some([0x40, 0x00]), true),
-            CvmDecision::Selected(Cvm::Signature)
-        );
-        // CVM needed, card silent: online PIN when online, else signature.
-        assert_eq!(
-            kernel3(true, ttq, Some([0x00, 0x00]), true),
-            CvmDecision::Selected(Cvm::OnlinePin)
-        );
-        assert_eq!(
-            kernel3(true, ttq, Some([0x00, 0x00]), false),
-            CvmDecision::Selected(Cvm::Signature)
-        );
-        // Signature asked, reader without signature and offline.
+        // A CDCVM claim that the signed copy contradicts, or offline
+        // without a signed copy, is refused.
         assert!(matches!(
-            kernel3(true, [0x04, 0x40, 0, 0], Some([0x40, 0]), false),
-            CvmDecision::Failed(_)
+            kernel3(
+                true,
+                ttq,
+                Some([0x00, 0x80]),
+                false,
+                Some(&[1, 1, 2, 3, 4, 0, 0])
+            ),
+            Failed(_)
         ));
         assert!(matches!(
-            kernel3(true, [0, 0x40, 0, 0], None, true),
-            CvmDecision::Failed(_)
+            kernel3(true, ttq, Some([0x00, 0x80]), false, None),
+            Failed(_)
+        ));
+        assert_eq!(
+            kernel3(false, ttq, Some([0x00, 0x00]), true, None),
+            Selected(Cvm::NoCvm)
+        );
+        assert_eq!(
+            kernel3(true, ttq, Some([0x80, 0x00]), true, None),
+            Selected(Cvm::OnlinePin)
+        );
+        assert_eq!(
+            kernel3(true, ttq, Some([0x40, 0x00]), true, None),
+            Selected(Cvm::Signature)
+        );
+        // CVM needed and the card asks for nothing: decline.
+        assert!(matches!(
+            kernel3(true, ttq, Some([0x00, 0x00]), true, None),
+            Failed(_)
+        ));
+        // No CTQ: signature first, then online PIN.
+        assert_eq!(
+            kernel3(true, ttq, None, true, None),
+            Selected(Cvm::Signature)
+        );
+        assert_eq!(
+            kernel3(true, [0x04, 0x40, 0, 0], None, true, None),
+            Selected(Cvm::OnlinePin)
+        );
+        assert!(matches!(
+            kernel3(true, [0, 0x40, 0, 0], None, true, None),
+            Failed(_)
         ));
     }
 }

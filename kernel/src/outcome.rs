@@ -194,8 +194,32 @@ impl Reason {
 /// are the tags that go into ISO 8583 field 55. The PAN, when present, is
 /// carried here because the acquirer needs it; callers mask it before
 /// storing or printing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct DataRecord(pub BTreeMap<Tag, Vec<u8>>);
+
+impl std::fmt::Debug for DataRecord {
+    /// Like the serialised form: card numbers and track data never show,
+    /// even in a `{:?}` that lands in a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_masked(self.0.iter(), f)
+    }
+}
+
+/// Debug output of tag/value pairs with the sensitive tags masked.
+pub(crate) fn debug_masked<'a>(
+    items: impl Iterator<Item = (&'a Tag, &'a Vec<u8>)>,
+    f: &mut std::fmt::Formatter<'_>,
+) -> std::fmt::Result {
+    let mut m = f.debug_map();
+    for (tag, value) in items {
+        if crate::tags::is_sensitive(*tag) {
+            m.entry(tag, &format_args!("<{} bytes masked>", value.len()));
+        } else {
+            m.entry(tag, &format_args!("{}", hex::encode_upper(value)));
+        }
+    }
+    m.finish()
+}
 
 impl DataRecord {
     pub fn get(&self, tag: Tag) -> Option<&[u8]> {

@@ -84,6 +84,9 @@ pub struct Transaction {
     tvr: Tvr,
     cvm: Cvm,
     cvm_results: [u8; 3],
+    /// Kernel 2 replaces Terminal Capabilities byte 2 with the CVM
+    /// capability for the amount (C-2 456.32).
+    terminal_caps: Option<[u8; 3]>,
     pdol_data: Vec<u8>,
     cdol1_data: Vec<u8>,
     /// Static data to be authenticated, built while reading records.
@@ -125,6 +128,7 @@ impl Transaction {
             tvr: Tvr::default(),
             cvm: Cvm::None,
             cvm_results: [0x3F, 0x00, 0x00],
+            terminal_caps: None,
             pdol_data: Vec::new(),
             cdol1_data: Vec::new(),
             oda_static: Vec::new(),
@@ -188,7 +192,7 @@ impl Transaction {
                 ));
             }
             self.chained.extend_from_slice(&response.data);
-            return Ok(Step::Transmit(CommandApdu::get_response(sw.sw2())));
+            return Ok(self.send(CommandApdu::get_response(sw.sw2())));
         }
         if sw.sw1() == 0x6C {
             if self.le_retried {
@@ -359,9 +363,17 @@ impl Transaction {
     // ----- Processing options and records ------------------------------
 
     fn on_gpo(&mut self, r: ResponseApdu) -> Result<Step, KernelError> {
+        if !r.sw.is_ok() && !self.is_kernel3() {
+            // Book C-2 S3.9: any other status word → Select Next.
+            return Ok(self.select_next_or_end(format!(
+                "GET PROCESSING OPTIONS answered {}: {}",
+                r.sw,
+                r.sw.meaning()
+            )));
+        }
         match r.sw.0 {
             0x9000 => {}
-            // Book C-2 and C-3: conditions not satisfied → Select Next;
+            // Book C-3: conditions not satisfied → Select Next;
             // 6984 → another interface; 6986 → see phone, try again.
             0x6985 => {
                 return Ok(self
@@ -598,85 +610,132 @@ impl Transaction {
                 )),
             );
         }
+        if let (Some(pan), Some(track2)) = (self.card.get(t::PAN), self.card.get(t::TRACK2)) {
+            // Book C-3 Annex A: the PAN and the track 2 PAN must agree.
+            let t2 = hex::encode_upper(track2);
+            let t2_pan: String = t2.chars().take_while(|c| *c != 'D').collect();
+            let pan_digits: String = hex::encode_upper(pan)
+                .chars()
+                .take_while(|c| *c != 'F')
+                .collect();
+            if t2_pan != pan_digits {
+                return self.finish(
+                    OutcomeKind::EndApplication,
+                    Some(Reason::CardBrokeRule(
+                        "the PAN (5A) differs from the one in Track 2 (57)".into(),
+                    )),
+                );
+            }
+        }
         let ttq = self
             .current
             .as_ref()
             .and_then(|c| c.indicators.ttq)
             .unwrap_or([0; 4]);
         let cvm_required = ttq[1] & 0x40 != 0;
+        let online_required = ttq[1] & 0x80 != 0;
         let ctq = self
             .card
             .get(t::CTQ)
             .and_then(|c| <[u8; 2]>::try_from(c).ok());
+        let ctq_byte1 = ctq.map_or(0, |c| c[0]);
         let online_capable = ttq[0] & 0x08 == 0;
-        let decision = cvm::kernel3(cvm_required, ttq, ctq, cid == ARQC);
-        match decision {
+        let contact_capable = ttq[0] & 0x10 != 0;
+
+        // The path the card chose, then ODA, which may change it (§5.4–5.6).
+        let mut kind = match cid {
+            AAC => {
+                return self.finish(
+                    OutcomeKind::Declined,
+                    Some(Reason::Decision("the card declined offline (AAC)".into())),
+                )
+            }
+            ARQC => OutcomeKind::OnlineRequest,
+            TC => OutcomeKind::Approved,
+            _ => {
+                return self.finish(
+                    OutcomeKind::EndApplication,
+                    Some(Reason::CardBrokeRule(format!(
+                        "cryptogram type {cid:02X} is reserved"
+                    ))),
+                )
+            }
+        };
+        let mut reason = None;
+        if kind == OutcomeKind::OnlineRequest {
+            // TTQ byte 1 b1: the reader does ODA for online authorisations;
+            // the issuer sees the result in the TVR.
+            if ttq[0] & 0x01 != 0 && self.aip()[0] & 0x20 != 0 && self.card.has(t::SDAD) {
+                let passed = self.verify_fdda().is_ok();
+                self.tvr.oda = Some((OdaMethod::Fdda, passed));
+                if !passed {
+                    self.tvr.set(tvr::DDA_FAILED);
+                }
+            }
+        } else if online_required && online_capable {
+            // §5.4.3: the reader asked for an online cryptogram; an offline
+            // approval cannot stand.
+            kind = OutcomeKind::OnlineRequest;
+            reason = Some(Reason::Decision(
+                "the reader required an online cryptogram and the card approved offline".into(),
+            ));
+        } else if self.application_expired() || !self.card.has(t::EXPIRY) {
+            // §5.5.1: CTQ byte 1 b4 lets an expired card go online.
+            let why = "the application has expired (or sent no expiry date)".to_string();
+            if ctq_byte1 & 0x08 != 0 && online_capable {
+                kind = OutcomeKind::OnlineRequest;
+                reason = Some(Reason::Decision(why));
+            } else {
+                return self.finish(OutcomeKind::Declined, Some(Reason::Decision(why)));
+            }
+        } else {
+            let result = if self.aip()[0] & 0x20 == 0 {
+                Err("the card approved offline but does not support fDDA".to_string())
+            } else {
+                self.verify_fdda()
+            };
+            match result {
+                Ok(()) => self.tvr.oda = Some((OdaMethod::Fdda, true)),
+                Err(why) => {
+                    self.tvr.oda = Some((OdaMethod::Fdda, false));
+                    self.tvr.set(tvr::DDA_FAILED);
+                    // §5.6.2: the CTQ says what to do when ODA fails.
+                    let r = Reason::Decision(format!("fDDA failed: {why}"));
+                    if ctq_byte1 & 0x20 != 0 && online_capable {
+                        kind = OutcomeKind::OnlineRequest;
+                        reason = Some(r);
+                    } else if ctq_byte1 & 0x10 != 0 && contact_capable {
+                        return self.finish(OutcomeKind::TryAnotherInterface, Some(r));
+                    } else {
+                        return self.finish(OutcomeKind::Declined, Some(r));
+                    }
+                }
+            }
+        }
+
+        // CVM after ODA (§5.7), on the path now taken.
+        let online = kind == OutcomeKind::OnlineRequest;
+        let card_auth = self.card.get(t::CARD_AUTH_DATA).map(<[u8]>::to_vec);
+        match cvm::kernel3(cvm_required, ttq, ctq, online, card_auth.as_deref()) {
             CvmDecision::Selected(cvm) => self.cvm = cvm,
             CvmDecision::Failed(why) => {
                 self.cvm = Cvm::None;
                 return self.finish(OutcomeKind::Declined, Some(Reason::Decision(why)));
             }
         }
-        match cid {
-            AAC => self.finish(
-                OutcomeKind::Declined,
-                Some(Reason::Decision("the card declined offline (AAC)".into())),
-            ),
-            ARQC => {
-                // TTQ byte 1 b1: the reader does ODA for online
-                // authorisations; the issuer sees the result in the TVR.
-                if ttq[0] & 0x01 != 0 && self.aip()[0] & 0x20 != 0 && self.card.has(t::SDAD) {
-                    let passed = self.verify_fdda().is_ok();
-                    self.tvr.oda = Some((OdaMethod::Fdda, passed));
-                    if !passed {
-                        self.tvr.set(tvr::DDA_FAILED);
-                    }
-                }
-                self.finish(OutcomeKind::OnlineRequest, None)
+        if self.cvm == Cvm::OnlinePin && kind == OutcomeKind::Approved {
+            // The card wants online PIN: the PIN can only be checked online.
+            if !online_capable {
+                return self.finish(
+                    OutcomeKind::Declined,
+                    Some(Reason::Decision(
+                        "online PIN required on an offline-only reader".into(),
+                    )),
+                );
             }
-            TC => {
-                if self.application_expired() {
-                    return self.finish(
-                        OutcomeKind::Declined,
-                        Some(Reason::Decision("the application has expired".into())),
-                    );
-                }
-                let aip = self.aip();
-                if aip[0] & 0x20 == 0 {
-                    return self.finish(
-                        OutcomeKind::Declined,
-                        Some(Reason::CardBrokeRule(
-                            "the card approved offline but does not support fDDA".into(),
-                        )),
-                    );
-                }
-                match self.verify_fdda() {
-                    Ok(()) => {
-                        self.tvr.oda = Some((OdaMethod::Fdda, true));
-                        self.finish(OutcomeKind::Approved, None)
-                    }
-                    Err(why) => {
-                        self.tvr.oda = Some((OdaMethod::Fdda, false));
-                        self.tvr.set(tvr::DDA_FAILED);
-                        let ctq = ctq.unwrap_or([0; 2]);
-                        let reason = Some(Reason::Decision(format!("fDDA failed: {why}")));
-                        if ctq[0] & 0x20 != 0 && online_capable {
-                            self.finish(OutcomeKind::OnlineRequest, reason)
-                        } else if ctq[0] & 0x10 != 0 && ttq[0] & 0x10 != 0 {
-                            self.finish(OutcomeKind::TryAnotherInterface, reason)
-                        } else {
-                            self.finish(OutcomeKind::Declined, reason)
-                        }
-                    }
-                }
-            }
-            _ => self.finish(
-                OutcomeKind::EndApplication,
-                Some(Reason::CardBrokeRule(format!(
-                    "cryptogram type {cid:02X} is reserved"
-                ))),
-            ),
+            kind = OutcomeKind::OnlineRequest;
         }
+        self.finish(kind, reason)
     }
 
     fn verify_fdda(&self) -> Result<(), String> {
@@ -718,15 +777,51 @@ impl Transaction {
                 )),
             ));
         }
-        // Processing restrictions (Book 3 §10.4).
+        let aip = self.aip();
+        let amount = self.inputs.amount.minor;
+        let on_device_cvm = aip[0] & 0x02 != 0 && self.kernel_config() & 0x20 != 0;
+        // C-2 S3.30: the contactless transaction limit depends on whether
+        // the phone verifies the cardholder (DF8125) or not (DF8124).
+        let limit_tag = if on_device_cvm { 0xDF8125 } else { 0xDF8124 };
+        if let Some(limit) = self.tag_amount(limit_tag) {
+            if amount > limit {
+                return Ok(self.select_next_or_end(format!(
+                    "the amount is over the contactless transaction limit ({limit})"
+                )));
+            }
+        }
+        // Processing restrictions (Book 3 §10.4, C-2 §7.7).
         if self.application_expired() {
             self.tvr.set(tvr::EXPIRED_APPLICATION);
         }
         if self.application_not_yet_effective() {
             self.tvr.set(tvr::NOT_YET_EFFECTIVE);
         }
+        if let (Some(card), Some(terminal)) = (
+            self.card.get(Tag::from_u32_unchecked(0x9F08)),
+            self.config.tags.get(&t::APP_VERSION_TERMINAL),
+        ) {
+            if card != terminal.as_slice() {
+                self.tvr.set(tvr::VERSION_MISMATCH);
+            }
+        }
+        if !self.usage_allowed() {
+            self.tvr.set(tvr::SERVICE_NOT_ALLOWED);
+        }
+        // C-2 456.25–27: CDA needs the SDA tag list, and it may name only
+        // the AIP.
+        match self.card.get(t::SDA_TAG_LIST) {
+            Some(list) if list != [0x82] => {
+                return Ok(self.finish(
+                    OutcomeKind::EndApplication,
+                    Some(Reason::CardBrokeRule(
+                        "the SDA tag list (9F4A) names something other than the AIP".into(),
+                    )),
+                ))
+            }
+            _ => {}
+        }
         // ODA: CDA when both sides support it.
-        let aip = self.aip();
         let terminal_cda = self
             .config
             .tags
@@ -735,7 +830,11 @@ impl Transaction {
             .is_none_or(|b| b & 0x08 != 0);
         let mut cda = false;
         if aip[0] & 0x01 != 0 && terminal_cda {
-            if self.oda_static_invalid {
+            if !self.card.has(t::SDA_TAG_LIST) {
+                self.tvr.set(tvr::ICC_DATA_MISSING);
+                self.tvr.set(tvr::CDA_FAILED);
+                self.tvr.oda_note = Some("the SDA tag list (9F4A) is missing".into());
+            } else if self.oda_static_invalid {
                 self.tvr.set(tvr::CDA_FAILED);
             } else if let Err(why) = self.oda_input() {
                 self.tvr.set(tvr::ICC_DATA_MISSING);
@@ -754,17 +853,29 @@ impl Transaction {
             self.tvr.set(tvr::ODA_NOT_PERFORMED);
         }
         // CVM (Book 3 §10.5, Book C-2 §7.5).
-        let amount = self.inputs.amount.minor;
         let aid = self
             .current
             .as_ref()
             .and_then(|c| self.config.aids.get(c.aid_index))
             .cloned();
-        let cvm_limit_exceeded = self
-            .current
-            .as_ref()
-            .is_some_and(|c| c.indicators.cvm_limit_exceeded);
+        // C-2 456.30: Kernel 2 compares with ">" (Entry Point uses "≥").
+        let cvm_limit = self
+            .tag_amount(0xDF8126)
+            .or_else(|| aid.as_ref().and_then(|a| a.cvm_limit));
+        let cvm_limit_exceeded = cvm_limit.is_some_and(|l| amount > l);
         let capability = self.cvm_capability(cvm_limit_exceeded);
+        // C-2 456.32: Terminal Capabilities byte 2 becomes the CVM
+        // capability that applies to this amount.
+        let mut caps = self
+            .config
+            .tags
+            .get(&t::TERMINAL_CAPS)
+            .and_then(|c| <[u8; 3]>::try_from(c.as_slice()).ok())
+            .unwrap_or([0xE0, 0x08, 0xC8]);
+        caps[1] = capability;
+        self.terminal_caps = Some(caps);
+        let app_currency_matches = self.card.get(Tag::from_u32_unchecked(0x9F42))
+            == Some(&self.inputs.amount.currency.to_bcd()[..]);
         let sel = cvm::kernel2(cvm::Kernel2Cvm {
             aip,
             cvm_list: self.card.get(t::CVM_LIST),
@@ -774,6 +885,7 @@ impl Transaction {
             capability,
             cvm_limit_exceeded,
             on_device_cvm_supported: self.kernel_config() & 0x20 != 0,
+            app_currency_matches,
             terminal_type: self
                 .config
                 .tags
@@ -785,6 +897,12 @@ impl Transaction {
         self.cvm_results = sel.results;
         if sel.failed {
             self.tvr.set(tvr::CVM_FAILED);
+        }
+        if sel.unrecognised {
+            self.tvr.set(tvr::UNRECOGNISED_CVM);
+        }
+        if sel.icc_data_missing {
+            self.tvr.set(tvr::ICC_DATA_MISSING);
         }
         if sel.online_pin {
             self.tvr.set(tvr::ONLINE_PIN_ENTERED);
@@ -809,6 +927,7 @@ impl Transaction {
                 default: self.card.get(t::IAC_DEFAULT),
             },
             online_capable,
+            self.online_only(),
         );
         let p1 = if cda && requested != AAC {
             requested | CDA_REQUEST
@@ -974,10 +1093,41 @@ impl Transaction {
             );
         }
         if let Some(why) = oda_failure {
+            // C-2 S910.7: a failed CDA ends the application ("try another
+            // card"), it is not the issuer's decline.
             return self.finish(
-                OutcomeKind::Declined,
+                OutcomeKind::EndApplication,
                 Some(Reason::Decision(format!("CDA failed: {why}"))),
             );
+        }
+        // C-2 S910.71: a phone that declined because the cardholder must act
+        // on it (POS Cardholder Interaction Information, DF4B) asks for a
+        // second tap, not a decline.
+        let pcii = fields
+            .get(&Tag::from_u32_unchecked(0xDF4B))
+            .cloned()
+            .unwrap_or_default();
+        let see_phone = pcii.get(1).is_some_and(|b| b & 0x03 != 0)
+            || pcii.get(2).is_some_and(|b| b & 0x0F != 0);
+        if returned == AAC && see_phone {
+            let step = self.finish(
+                OutcomeKind::EndApplication,
+                Some(Reason::Decision(
+                    "the phone asks the cardholder to act, then tap again".into(),
+                )),
+            );
+            return match step {
+                Step::Done(mut o) => {
+                    o.ui = UiRequest {
+                        message: Message::SeePhoneForInstructions,
+                        status: Status::NotReady,
+                        hold_ms: 1500,
+                    };
+                    o.ui_on_restart = Some(default_ui(OutcomeKind::TryAgain));
+                    Step::Done(o)
+                }
+                other => other,
+            };
         }
         match returned {
             AAC => self.finish(
@@ -1036,6 +1186,59 @@ impl Transaction {
             static_data.extend_from_slice(&self.aip());
         }
         odaflow::Input::collect(rid, &self.card, static_data, self.inputs.date)
+    }
+
+    /// An n12 amount from the terminal's configuration tags.
+    fn tag_amount(&self, tag: u32) -> Option<u64> {
+        self.config
+            .tags
+            .get(&Tag::from_u32_unchecked(tag))
+            .and_then(|v| crate::bcd::decode_u64(v))
+    }
+
+    /// Application Usage Control against this transaction (Book 3
+    /// §10.4.2): domestic or international, goods or services, and not at
+    /// an ATM.
+    fn usage_allowed(&self) -> bool {
+        let Some(auc) = self.card.get(t::AUC) else {
+            return true;
+        };
+        let (Some(&b1), Some(&b2)) = (auc.first(), auc.get(1)) else {
+            return false;
+        };
+        // Byte 1 b1: valid at terminals other than ATMs.
+        if b1 & 0x01 == 0 {
+            return false;
+        }
+        let domestic = match (
+            self.card.get(t::ISSUER_COUNTRY),
+            self.config.tags.get(&t::COUNTRY),
+        ) {
+            (Some(card), Some(terminal)) => card == terminal.as_slice(),
+            _ => return true,
+        };
+        match self.inputs.tx_type {
+            // Purchase: goods or services.
+            0x00 if domestic => b1 & 0x28 != 0,
+            0x00 => b1 & 0x14 != 0,
+            // Cash: domestic/international cash; cashback in byte 2.
+            0x01 | 0x17 if domestic => b1 & 0x80 != 0,
+            0x01 | 0x17 => b1 & 0x40 != 0,
+            0x09 if domestic => b2 & 0x80 != 0,
+            0x09 => b2 & 0x40 != 0,
+            _ => true,
+        }
+    }
+
+    /// Terminal type x1 or x4: online only (Book 4 Annex A1).
+    fn online_only(&self) -> bool {
+        let tt = self
+            .config
+            .tags
+            .get(&t::TERMINAL_TYPE)
+            .and_then(|v| v.first().copied())
+            .unwrap_or(0x22);
+        matches!(tt & 0x0F, 1 | 4)
     }
 
     fn aip(&self) -> [u8; 2] {
@@ -1117,6 +1320,9 @@ impl Transaction {
         values.insert(t::TX_TYPE, vec![self.inputs.tx_type]);
         values.insert(t::TVR, self.tvr.bytes().to_vec());
         values.insert(t::CVM_RESULTS, self.cvm_results.to_vec());
+        if let Some(caps) = self.terminal_caps {
+            values.insert(t::TERMINAL_CAPS, caps.to_vec());
+        }
         if let Some(ttq) = self.current.as_ref().and_then(|c| c.indicators.ttq) {
             values.insert(t::TTQ, ttq.to_vec());
         }
@@ -1237,6 +1443,9 @@ impl Transaction {
             if let Some(v) = self.config.tags.get(&tag) {
                 rec.insert(tag, v.clone());
             }
+        }
+        if let Some(caps) = self.terminal_caps {
+            rec.insert(t::TERMINAL_CAPS, caps.to_vec());
         }
         DataRecord(rec)
     }

@@ -15,9 +15,12 @@ pub const ODA_NOT_PERFORMED: Bit = (0, 0x80);
 pub const ICC_DATA_MISSING: Bit = (0, 0x20);
 pub const DDA_FAILED: Bit = (0, 0x08);
 pub const CDA_FAILED: Bit = (0, 0x04);
+pub const VERSION_MISMATCH: Bit = (1, 0x80);
 pub const EXPIRED_APPLICATION: Bit = (1, 0x40);
 pub const NOT_YET_EFFECTIVE: Bit = (1, 0x20);
+pub const SERVICE_NOT_ALLOWED: Bit = (1, 0x10);
 pub const CVM_FAILED: Bit = (2, 0x80);
+pub const UNRECOGNISED_CVM: Bit = (2, 0x40);
 pub const ONLINE_PIN_ENTERED: Bit = (2, 0x04);
 pub const FLOOR_LIMIT_EXCEEDED: Bit = (3, 0x80);
 
@@ -60,6 +63,7 @@ pub(crate) fn action_analysis(
     tags: &BTreeMap<Tag, Vec<u8>>,
     iac: TacIac<'_>,
     online_capable: bool,
+    online_only: bool,
 ) -> u8 {
     let tag = |v: u32| {
         tags.get(&Tag::from_u32_unchecked(v))
@@ -82,6 +86,11 @@ pub(crate) fn action_analysis(
     let iac_default = five(iac.default).unwrap_or([0xFF; 5]);
     if any_common(tvr, &tac_denial) || any_common(tvr, &iac_denial) {
         return 0x00;
+    }
+    // Book C-2 taa.4.1: an online-only terminal asks for an ARQC once the
+    // denial codes are clear.
+    if online_only {
+        return 0x80;
     }
     if online_capable {
         if any_common(tvr, &tac_online) || any_common(tvr, &iac_online) {
@@ -110,6 +119,7 @@ mod tests {
                 default: None,
             },
             online_capable,
+            false,
         )
     }
 
@@ -128,6 +138,22 @@ mod tests {
         assert_eq!(
             run([0, 0x40, 0, 0, 0], None, Some(&[0, 0x40, 0, 0, 0]), true),
             0x00
+        );
+        // Online-only terminal: ARQC even when nothing is wrong.
+        assert_eq!(
+            action_analysis(
+                &[0; 5],
+                None,
+                &BTreeMap::new(),
+                TacIac {
+                    denial: None,
+                    online: Some(&[0; 5]),
+                    default: None
+                },
+                true,
+                true
+            ),
+            0x80
         );
         // Offline-only terminal with default IAC → AAC on any bit.
         assert_eq!(run([0, 0, 0, 0x80, 0], None, None, false), 0x00);

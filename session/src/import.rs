@@ -253,6 +253,12 @@ fn convert(raws: Vec<Raw>, tool: &str) -> Result<Session, ImportError> {
     let (start, aid) = start_and_aid(&exchanges, cut.is_some())?;
     let kernel_id = kernel_for(&aid, &state, &mut notes)?;
     let mut tags = inputs.terminal_tags.clone();
+    // The kernel compares the card's application version (9F08) with the
+    // terminal's (9F09); the recorded terminal evidently matched it.
+    if let Some(version) = card_tag(&exchanges, 0x9F08) {
+        tags.entry(TagKey(Tag::from_u32_unchecked(0x9F09)))
+            .or_insert(Hex(version));
+    }
     for (tag, value) in DEFAULT_TAGS {
         tags.entry(TagKey(Tag::from_u32_unchecked(*tag)))
             .or_insert_with(|| Hex(value.to_vec()));
@@ -380,6 +386,19 @@ fn trial(session: &Session, cut: Option<&Cut>, missing: &[String]) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// The first value of a primitive tag in the card's answers.
+fn card_tag(exchanges: &[Exchange], tag: u32) -> Option<Vec<u8>> {
+    let tag = Tag::from_u32_unchecked(tag);
+    exchanges.iter().find_map(|x| {
+        let r = &x.r.0;
+        let body = r.get(..r.len().checked_sub(2)?)?;
+        tlv::find(body, tag)
+            .ok()
+            .flatten()
+            .map(|t| t.value.to_vec())
+    })
 }
 
 /// Terminal data the card never saw; any value replays the same, these are

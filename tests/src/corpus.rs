@@ -46,7 +46,7 @@ macro_rules! scenarios {
 scenarios! {
     // Visa qVSDC (kernel 3).
     "k3-visa-cvn18-online": "visa-cvn18", 1500, OnlineOnly, Ppse => OnlineRequest, NoCvm, NotPerformed, "Visa CVN 18 ARQC under the CVM limit";
-    "k3-visa-cvn18-online-pin": "visa-cvn18", 50000, OnlineOnly, Ppse => OnlineRequest, OnlinePin, NotPerformed, "Visa CVN 18 over the CVM limit, card silent: online PIN";
+    "k3-visa-cvn18-cvm-required": "visa-cvn18", 50000, OnlineOnly, Ppse => Declined, None, NotPerformed, "Visa over the CVM limit and the card asks for no CVM: declined (C-3 5.7.1)";
     "k3-visa-cvn18-online-fdda": "visa-cvn18", 1500, OnlineOda, Ppse => OnlineRequest, NoCvm, Passed, "Visa ARQC with fDDA checked for online (TTQ b1)";
     "k3-visa-cvn10-online": "visa-cvn10", 1500, OnlineOnly, Ppse => OnlineRequest, NoCvm, NotPerformed, "Visa CVN 10 ARQC";
     "k3-visa-offline-approved": "visa-offline", 1500, OfflineCapable, Ppse => Approved, NoCvm, Passed, "Visa offline approval with fDDA";
@@ -55,7 +55,7 @@ scenarios! {
     "k3-visa-cdcvm": "visa-cdcvm", 50000, OnlineOnly, Ppse => OnlineRequest, Cdcvm, NotPerformed, "Visa phone wallet: consumer device CVM";
     "k3-visa-online-pin": "visa-online-pin", 50000, OnlineOnly, Ppse => OnlineRequest, OnlinePin, NotPerformed, "Visa card asking for online PIN";
     "k3-visa-signature": "visa-signature", 50000, OnlineOnly, Ppse => OnlineRequest, Signature, NotPerformed, "Visa card asking for a signature";
-    "k3-visa-decline": "visa-decline", 1500, OnlineOnly, Ppse => Declined, NoCvm, NotPerformed, "Visa card declines offline (AAC)";
+    "k3-visa-decline": "visa-decline", 1500, OnlineOnly, Ppse => Declined, None, NotPerformed, "Visa card declines offline (AAC)";
     "k3-visa-expired-cert-online": "visa-expired-cert", 1500, OfflineCapable, Ppse => OnlineRequest, NoCvm, Failed, "Visa fDDA fails on an expired certificate: the CTQ sends it online";
     "k3-visa-expired-cert-fdda": "visa-expired-cert", 1500, OnlineOda, Ppse => OnlineRequest, NoCvm, Failed, "Visa ARQC whose fDDA fails (TTQ b1)";
     "k3-visa-malformed-gpo": "visa-malformed-gpo", 1500, OnlineOnly, Ppse => EndApplication, None, NotPerformed, "Visa GPO answer with truncated TLV";
@@ -78,7 +78,7 @@ scenarios! {
     "k2-mc-decline": "mastercard-decline", 1500, OnlineOnly, Ppse => Declined, NoCvm, NotPerformed, "Mastercard card declines (AAC)";
     "k2-mc-cdcvm": "mastercard-cdcvm", 50000, OnlineOnly, Ppse => OnlineRequest, Cdcvm, Passed, "Mastercard phone wallet: on-device CVM";
     "k2-mc-chained": "mastercard-chained", 1500, OnlineOnly, Ppse => OnlineRequest, NoCvm, Passed, "Mastercard answers in 61xx chunks (GET RESPONSE)";
-    "k2-mc-expired-cert": "mastercard-expired-cert", 1500, OnlineOnly, Ppse => Declined, NoCvm, Failed, "Mastercard CDA fails on an expired ICC certificate";
+    "k2-mc-expired-cert": "mastercard-expired-cert", 1500, OnlineOnly, Ppse => EndApplication, None, Failed, "Mastercard CDA fails on an expired ICC certificate: End Application (C-2 S910.7)";
     "k2-mc-malformed-gac": "mastercard-malformed-gac", 1500, OnlineOnly, Ppse => EndApplication, None, NotPerformed, "Mastercard GENERATE AC answer with truncated TLV";
     "k2-mc-removed": "mastercard-removed", 1500, OnlineOnly, Ppse => TryAgain, None, NotPerformed, "Mastercard card leaves before GENERATE AC";
     "k2-mc-gac-6985": "mastercard-gac-6985", 1500, OnlineOnly, Ppse => EndApplication, None, NotPerformed, "Mastercard GENERATE AC answers 6985";

@@ -121,3 +121,68 @@ fn kernel_outcomes_without_entry_point() {
         kernel::outcome::Message::SeePhoneForInstructions
     );
 }
+
+/// No `{:?}` of an outcome or a step shows the card number or track data.
+#[test]
+fn debug_output_masks_card_data() {
+    let o = tap_with("visa-cvn18", 1500, OnlineOnly).unwrap().outcome;
+    let text = format!("{o:?}");
+    assert!(!text.contains("4761739001010119"), "{text}");
+    assert!(!text.contains("476173900101"), "{text}");
+    assert!(text.contains("476173******0119"));
+}
+
+/// A phone that declines because the cardholder must act on it (DF4B)
+/// asks for a second tap: End Application with "See phone", not Declined.
+#[test]
+fn mastercard_phone_asks_to_see_phone() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("sessions/cardsim/k2-mc-decline.session.json"),
+    )
+    .unwrap();
+    let mut session = session::Session::parse(&text).unwrap();
+    let gac = session.exchanges.last_mut().unwrap();
+    let r = &mut gac.r.0;
+    // 77 LL ... 90 00 → append DF4B 03 000100 inside the template.
+    assert_eq!(r[0], 0x77);
+    let extra = [0xDF, 0x4B, 0x03, 0x00, 0x01, 0x00];
+    let body_end = r.len() - 2;
+    r.splice(body_end..body_end, extra);
+    assert!(r[1] < 0x80 - 6u8, "short-form length expected");
+    r[1] += 6u8;
+    let report = session::replay(&session);
+    let o = report.outcome.unwrap();
+    assert_eq!(o.kind, EndApplication);
+    assert_eq!(
+        o.ui.message,
+        kernel::outcome::Message::SeePhoneForInstructions
+    );
+    assert!(o.ui_on_restart.is_some());
+}
+
+/// Kernel 2 applies its own contactless transaction limit after GPO: the
+/// higher one (DF8125) for a phone that verifies the cardholder, the
+/// lower one (DF8124) for a card.
+#[test]
+fn kernel2_transaction_limits_depend_on_on_device_cvm() {
+    let run = |profile: &str, amount: u64| {
+        let p = cardsim::Profile::builtin(profile).unwrap();
+        let mut card = cardsim::VirtualCard::new(&p).unwrap();
+        let mut config = softpos_tests::config_for(&card, OnlineOnly);
+        for aid in &mut config.aids {
+            aid.transaction_limit = None;
+        }
+        let tag = |v| kernel::Tag::new(v).unwrap();
+        config.tags.insert(tag(0xDF8124), vec![0, 0, 0, 0x10, 0, 0]); // 1 000.00
+        config.tags.insert(tag(0xDF8125), vec![0, 0, 0, 0x50, 0, 0]); // 5 000.00
+        softpos_tests::tap_card(&mut card, config, kernel::testing::example_inputs(amount))
+            .unwrap()
+            .outcome
+    };
+    assert_eq!(run("mastercard-cvn16", 90_000).kind, OnlineRequest);
+    assert_eq!(run("mastercard-cvn16", 200_000).kind, EndApplication);
+    let phone = run("mastercard-cdcvm", 200_000);
+    assert_eq!((phone.kind, phone.cvm), (OnlineRequest, kernel::Cvm::Cdcvm));
+    assert_eq!(run("mastercard-cdcvm", 600_000).kind, EndApplication);
+}
