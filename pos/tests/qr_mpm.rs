@@ -26,7 +26,7 @@ fn lines(name: &str) -> Vec<String> {
 fn independent_crc(data: &[u8]) -> u16 {
     let mut table = [0u16; 256];
     for (i, slot) in table.iter_mut().enumerate() {
-        let mut c = (i as u16) << 8;
+        let mut c = u16::try_from(i).unwrap() << 8;
         for _ in 0..8 {
             c = if c & 0x8000 != 0 {
                 (c << 1) ^ 0x1021
@@ -37,7 +37,7 @@ fn independent_crc(data: &[u8]) -> u16 {
         *slot = c;
     }
     data.iter().fold(0xFFFF, |crc: u16, &b| {
-        (crc << 8) ^ table[usize::from(((crc >> 8) as u8) ^ b)]
+        (crc << 8) ^ table[usize::from(crc.to_be_bytes()[0] ^ b)]
     })
 }
 
@@ -81,7 +81,7 @@ fn published_examples_parse_and_their_crcs_verify() {
         let stated = &p[p.len() - 4..];
         assert_eq!(format!("{:04X}", parsed.crc), stated);
         assert_eq!(
-            independent_crc(p[..p.len() - 4].as_bytes()),
+            independent_crc(&p.as_bytes()[..p.len() - 4]),
             parsed.crc,
             "library and independent CRC agree"
         );
@@ -192,7 +192,8 @@ fn wrong_lengths_are_refused_even_with_a_good_crc() {
             for delta in [-1i32, 1] {
                 let mut s = String::new();
                 for (j, (id, v)) in objects.iter().enumerate() {
-                    let n = v.chars().count() as i32 + if i == j { delta } else { 0 };
+                    let n =
+                        i32::try_from(v.chars().count()).unwrap() + if i == j { delta } else { 0 };
                     s.push_str(&format!("{id}{n:02}{v}"));
                 }
                 s.push_str("6304");

@@ -322,9 +322,7 @@ impl MerchantPayload {
         let crc = crc16_ccitt_false(out.as_bytes());
         out.push_str(&format!("{crc:04X}"));
         let parsed = parse(&out)?;
-        let mut expected = self.clone();
-        expected.accounts.sort_by_key(MerchantAccount::id);
-        if parsed.payload != expected {
+        if parsed.payload != *self {
             // A value that encodes to something else (e.g. a sub-template
             // hidden in a scheme string) would show the customer a different
             // payment than the one asked for.
@@ -340,9 +338,7 @@ impl MerchantPayload {
             Some(Initiation::Dynamic) => v.push(DataObject::primitive(1, "12")),
             None => {}
         }
-        let mut accounts = self.accounts.clone();
-        accounts.sort_by_key(MerchantAccount::id);
-        for a in accounts {
+        for a in self.accounts.iter().cloned() {
             v.push(match a {
                 MerchantAccount::Scheme { id, value } => DataObject::primitive(id, value),
                 MerchantAccount::Template { id, gui, fields } => {
