@@ -478,7 +478,18 @@ fn builder_refuses_what_the_parser_would_refuse() {
             merchant_name: "A".repeat(200),
             ..base.clone()
         },
-        "99 characters",
+        "at most 99 fit",
+    );
+    check(
+        MerchantPayload {
+            accounts: vec![MerchantAccount::Template {
+                id: 27,
+                gui: "com.example".into(),
+                fields: vec![DataObject::primitive(1, "X".repeat(100))],
+            }],
+            ..base.clone()
+        },
+        "ID 27.01",
     );
     // And its good twin builds.
     base.encode().unwrap();

@@ -309,13 +309,8 @@ impl MerchantPayload {
             }
         }
         let mut out = String::new();
-        for object in self.objects()? {
-            if object.value.chars().count() > 99 {
-                return Err(invalid(
-                    format!("{:02}", object.id),
-                    "value longer than 99 characters",
-                ));
-            }
+        for object in self.objects() {
+            check_lengths(&object, "")?;
             out.push_str(&object.encode());
         }
         out.push_str("6304");
@@ -331,7 +326,7 @@ impl MerchantPayload {
         Ok(out)
     }
 
-    fn objects(&self) -> Result<Vec<DataObject>, MpmError> {
+    fn objects(&self) -> Vec<DataObject> {
         let mut v = vec![DataObject::primitive(0, PAYLOAD_FORMAT)];
         match self.initiation {
             Some(Initiation::Static) => v.push(DataObject::primitive(1, "11")),
@@ -413,8 +408,31 @@ impl MerchantPayload {
                 v.push(DataObject::template(o.id, o.children.clone()));
             }
         }
-        Ok(v)
+        v
     }
+}
+
+/// A value's length has two digits: 1 to 99 characters, at every depth.
+fn check_lengths(o: &DataObject, parent: &str) -> Result<(), MpmError> {
+    let path = path_of(parent, o.id);
+    // Children first: the innermost object is the one to fix.
+    for c in &o.children {
+        check_lengths(c, &path)?;
+    }
+    let n = o.value.chars().count();
+    if n == 0 {
+        return Err(MpmError::ZeroLength { path });
+    }
+    if n > 99 {
+        return Err(invalid(
+            path,
+            format!("value has {n} characters, at most 99 fit"),
+        ));
+    }
+    for c in &o.children {
+        check_lengths(c, &path)?;
+    }
+    Ok(())
 }
 
 /// "23.72" for 2372 minor units of a two-decimal currency, "1500" for yen:
@@ -467,7 +485,8 @@ pub fn parse_amount(path: &str, text: &str, currency: Currency) -> Result<Amount
     Amount::new(minor_units, currency).map_err(|e| invalid(path, e.to_string()))
 }
 
-/// Parses and checks a merchant-presented payload.
+/// Parses and checks a merchant-presented payload. The CRC's hex digits are
+/// accepted in either case (we write upper case).
 pub fn parse(text: &str) -> Result<ParsedMpm, MpmError> {
     if text.is_empty() {
         return Err(MpmError::Empty);
