@@ -41,6 +41,9 @@ pub enum Ended {
     CardRemoved,
     /// The reader side closed the connection, or [`Served::remove`] did.
     Closed,
+    /// The terminal reset or powered off the card after exchanging APDUs,
+    /// and the client was asked to leave then ([`VpcdClient::one_tap`]).
+    TapDone,
 }
 
 /// What went wrong talking to vpcd.
@@ -74,6 +77,7 @@ pub struct VpcdClient {
     card: VirtualCard,
     atr: Vec<u8>,
     real_delays: bool,
+    one_tap: bool,
     stats: Stats,
 }
 
@@ -84,6 +88,7 @@ impl VpcdClient {
             card,
             atr: CONTACTLESS_ATR.to_vec(),
             real_delays: false,
+            one_tap: false,
             stats: Stats::default(),
         }
     }
@@ -99,6 +104,14 @@ impl VpcdClient {
     /// slow for a real reader's deadline too.
     pub fn real_delays(mut self, on: bool) -> Self {
         self.real_delays = on;
+        self
+    }
+
+    /// Leaves the field once the terminal has finished with the card (a
+    /// reset or power-off after APDUs), as a person takes a card away
+    /// after the beep.
+    pub fn one_tap(mut self, on: bool) -> Self {
+        self.one_tap = on;
         self
     }
 
@@ -133,12 +146,16 @@ impl VpcdClient {
     }
 
     fn serve_inner(&mut self, stream: &mut TcpStream) -> Result<Ended, VpcdError> {
+        let apdus_before = self.stats.apdus;
         loop {
             quick_ack(stream);
             let Some(message) = read_message(stream)? else {
                 return Ok(Ended::Closed);
             };
             match message.as_slice() {
+                [POWER_OFF] | [RESET] if self.one_tap && self.stats.apdus > apdus_before => {
+                    return Ok(Ended::TapDone);
+                }
                 [POWER_ON] | [RESET] => {
                     // A new tap: the card forgets the last selection and
                     // transaction but keeps its ATC.
@@ -350,6 +367,27 @@ mod tests {
         let (client, ended) = served.remove().unwrap();
         assert_eq!(ended, Ended::Closed);
         assert_eq!(client.stats().power_ons, 3);
+    }
+
+    #[test]
+    fn one_tap_leaves_after_the_terminal_is_done() {
+        let (listener, addr) = reader();
+        let served = VpcdClient::new(card("visa-cvn18"))
+            .one_tap(true)
+            .spawn(addr)
+            .unwrap();
+        let (mut s, _) = listener.accept().unwrap();
+        // Resets before any APDU (pcscd's own power-up) do not end the tap.
+        send(&mut s, &[POWER_ON]);
+        send(&mut s, &[RESET]);
+        send(&mut s, &[GET_ATR]);
+        assert!(recv(&mut s).is_some());
+        send(&mut s, &hex::decode(PPSE).unwrap());
+        assert!(recv(&mut s).is_some());
+        send(&mut s, &[RESET]);
+        assert_eq!(read_message(&mut s).ok().flatten(), None);
+        let (_, ended) = served.remove().unwrap();
+        assert_eq!(ended, Ended::TapDone);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `cardsim-vpcd CARD [--port N]`: puts a built-in virtual card into pcscd's
 //! vpcd reader ("Virtual PCD 00 00"), so any PC/SC program can tap it, e.g.
-//! `softpos tap --reader "pcsc:Virtual PCD 00 00"`. After each tap the card
-//! re-enters the field; Ctrl-C ends it.
+//! `softpos tap --reader "pcsc:Virtual PCD 00 00"`. After each tap (the
+//! terminal resets or powers off the card) the card is taken away and,
+//! unless `--once`, presented again half a second later; Ctrl-C ends it.
 
 use cardsim::vpcd::{Ended, VpcdClient, DEFAULT_PORT};
 use cardsim::{Profile, VirtualCard};
@@ -53,12 +54,13 @@ fn run() -> Result<(), String> {
     let mut card = VirtualCard::new(&profile).map_err(|e| e.to_string())?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     loop {
-        let mut client = VpcdClient::new(card).real_delays(real_delays);
+        let mut client = VpcdClient::new(card).real_delays(real_delays).one_tap(true);
         let mut stream = VpcdClient::connect(addr).map_err(|e| e.to_string())?;
         eprintln!("cardsim-vpcd: {name} is in the field of the reader on {addr}");
         let ended = client.serve(&mut stream).map_err(|e| e.to_string())?;
         match ended {
             Ended::CardRemoved => eprintln!("cardsim-vpcd: {name} left the field"),
+            Ended::TapDone => eprintln!("cardsim-vpcd: tap done, {name} taken away"),
             Ended::Closed => eprintln!("cardsim-vpcd: the reader closed the connection"),
         }
         card = client.into_card();

@@ -44,11 +44,13 @@ enum Command {
         json: bool,
         /// Where the card is: `sim` (the built-in card named by --card) or
         /// `nfc:<connstring>` (libnfc: `nfc:pn532_uart:/dev/ttyUSB0`,
-        /// `nfc:acr122_usb`; `nfc:` alone takes the first device found).
+        /// `nfc:acr122_usb`; `nfc:` alone takes the first device found) or
+        /// `pcsc:<name>` (a PC/SC reader through pcscd; any unique part of
+        /// its name, e.g. `pcsc:ACR122`; `pcsc:` alone takes the only one).
         #[arg(long, default_value = "sim", value_name = "READER")]
         reader: String,
     },
-    /// List the card readers attached (libnfc devices), or why none shows.
+    /// List the card readers attached (libnfc devices, PC/SC readers), or why none shows.
     Readers,
     /// Replay recorded sessions (files, or directories searched for *.session.json).
     Replay {
@@ -186,8 +188,12 @@ fn live_tap(reader: &str, req: &TapRequest) -> Result<tap::TapResult, PosError> 
     if let Some(connstring) = reader.strip_prefix("nfc:") {
         return nfc_tap(connstring, &live);
     }
+    if let Some(name) = reader.strip_prefix("pcsc:") {
+        return pcsc_tap(name, &live);
+    }
     Err(PosError::Usage(format!(
-        "--reader {reader:?}: expected `sim` or `nfc:<connstring>`; `softpos readers` lists them"
+        "--reader {reader:?}: expected `sim`, `nfc:<connstring>` or `pcsc:<name>`; \
+         `softpos readers` lists them"
     )))
 }
 
@@ -212,10 +218,64 @@ fn nfc_tap(_: &str, _: &tap::LiveTapRequest) -> Result<tap::TapResult, PosError>
     ))
 }
 
+#[cfg(feature = "pcsc")]
+fn pcsc_tap(name: &str, live: &tap::LiveTapRequest) -> Result<tap::TapResult, PosError> {
+    use pos::reader::pcsc::PcscReader;
+    let mut reader = PcscReader::open(name).map_err(|e| PosError::Io(e.to_string()))?;
+    eprintln!("softpos: present one card to {} ...", reader.reader_name());
+    let atr = reader
+        .wait_for_card(std::time::Duration::from_secs(30))
+        .map_err(|e| PosError::Io(e.to_string()))?;
+    eprintln!("softpos: card found (ATR {})", hex::encode_upper(atr));
+    let result = tap::tap_on_reader(&mut reader, live, &pos::clock::Now::system());
+    reader.release();
+    result
+}
+
+#[cfg(not(feature = "pcsc"))]
+fn pcsc_tap(_: &str, _: &tap::LiveTapRequest) -> Result<tap::TapResult, PosError> {
+    Err(PosError::Usage(
+        "this softpos was built without PC/SC: `apt-get install libpcsclite-dev pcscd`, then \
+         `cargo build -p pos --features pcsc`"
+            .into(),
+    ))
+}
+
+#[cfg(feature = "pcsc")]
+fn pcsc_readers() -> String {
+    match pos::reader::pcsc::list_readers() {
+        Ok(readers) if readers.is_empty() => {
+            format!("none: {}", pos::reader::pcsc::PcscError::NoReader)
+        }
+        Ok(readers) => readers
+            .iter()
+            .map(|r| {
+                let card = match &r.atr {
+                    Some(atr) => format!("card present, ATR {}", hex::encode_upper(atr)),
+                    None if r.card_present => "card present".to_string(),
+                    None => "no card".to_string(),
+                };
+                format!("pcsc:{}  ({card})", r.name)
+            })
+            .collect::<Vec<_>>()
+            .join("\n  "),
+        Err(e) => format!("none: {e}"),
+    }
+}
+
+#[cfg(not(feature = "pcsc"))]
+fn pcsc_readers() -> String {
+    "not built in (build with `--features pcsc`; it needs Debian's libpcsclite-dev, and pcscd \
+     to run)"
+        .into()
+}
+
 fn run_readers() -> Result<ExitCode, PosError> {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "libnfc (--reader nfc:<connstring>):");
     let _ = writeln!(out, "  {}", nfc_readers());
+    let _ = writeln!(out, "PC/SC (--reader pcsc:<name>):");
+    let _ = writeln!(out, "  {}", pcsc_readers());
     Ok(ExitCode::SUCCESS)
 }
 
