@@ -305,4 +305,106 @@ mod live {
                 .card_present
         );
     }
+
+    fn hex_decode(h: &str) -> Vec<u8> {
+        hex::decode(h).unwrap()
+    }
+
+    fn percentile(sorted: &[Duration], p: usize) -> Duration {
+        let i = (sorted.len().saturating_sub(1) * p).div_ceil(100);
+        sorted[i.min(sorted.len() - 1)]
+    }
+
+    fn summary(label: &str, mut xs: Vec<Duration>) -> (Duration, Duration) {
+        xs.sort();
+        let (median, p95) = (percentile(&xs, 50), percentile(&xs, 95));
+        println!(
+            "{label:<48} median {:>8.2} ms   p95 {:>8.2} ms   (n={})",
+            median.as_secs_f64() * 1e3,
+            p95.as_secs_f64() * 1e3,
+            xs.len()
+        );
+        (median, p95)
+    }
+
+    /// Card detection to outcome over sim and over pcsc+vpcd, and what
+    /// the PC/SC path adds per APDU. Prints figures; asserts only that they
+    /// were taken. Best in release:
+    ///
+    ///   SOFTPOS_PCSC_TESTS=1 cargo test --release -p pos --features pcsc \
+    ///     --test pcsc_transactions -- --ignored --nocapture --test-threads=1
+    #[test]
+    #[ignore = "timing: run by hand with --ignored --nocapture"]
+    fn timing_pcsc_vs_sim() {
+        let Some(_g) = enabled() else { return };
+        let runs: usize = std::env::var("SOFTPOS_TIMING_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50);
+        let ppse = hex_decode("00A404000E325041592E5359532E444446303100");
+
+        // The transport alone: a command the card answers at once (SELECT
+        // PPSE), many times over, on a card that stays in the field.
+        let rounds = runs.saturating_mul(20);
+        let mut sim_reader = SimReader::new(new_card("visa-cvn18"));
+        let served = VpcdClient::new(new_card("visa-cvn18"))
+            .spawn(vpcd_addr())
+            .unwrap();
+        let mut reader = PcscReader::open(READER).unwrap();
+        reader.wait_for_card(Duration::from_secs(5)).unwrap();
+        let (mut sim_rt, mut pcsc_rt) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let t = std::time::Instant::now();
+            sim_reader
+                .transceive(&ppse, Duration::from_secs(1))
+                .unwrap();
+            sim_rt.push(t.elapsed());
+            let t = std::time::Instant::now();
+            reader.transceive(&ppse, Duration::from_secs(1)).unwrap();
+            pcsc_rt.push(t.elapsed());
+        }
+        reader.release();
+        served.remove().unwrap();
+        assert!(reader.wait_for_removal(Duration::from_secs(5)).unwrap());
+        println!("SELECT PPSE round trip ({rounds} each, card stays in the field)");
+        let (sm, sp) = summary("  sim", sim_rt);
+        let (pm, pp) = summary("  pcsc+vpcd", pcsc_rt);
+        let ms = |a: Duration, b: Duration| a.saturating_sub(b).as_secs_f64() * 1e3;
+        println!(
+            "  pcsc+vpcd adds per APDU: {:.3} ms at the median, {:.3} ms at p95",
+            ms(pm, sm),
+            ms(pp, sp)
+        );
+
+        // Whole taps, sim and pcsc taking turns so load on the machine
+        // falls on both alike.
+        for name in ["visa-cvn18", "visa-offline", "mastercard-cvn16"] {
+            let card = new_card(name);
+            let (mut sim, mut pcsc, mut detect) = (Vec::new(), Vec::new(), Vec::new());
+            let mut apdus = 0usize;
+            for _ in 0..runs {
+                let mut sim_reader = SimReader::new(new_card(name));
+                let t = std::time::Instant::now();
+                let tap = run_over(&mut sim_reader, &card, name);
+                sim.push(t.elapsed());
+                apdus = tap.commands.len();
+
+                let entered = std::time::Instant::now();
+                let served = VpcdClient::new(new_card(name)).spawn(vpcd_addr()).unwrap();
+                reader.wait_for_card(Duration::from_secs(5)).unwrap();
+                detect.push(entered.elapsed());
+                let t = std::time::Instant::now();
+                let tap = run_over(&mut reader, &card, name);
+                pcsc.push(t.elapsed());
+                assert_eq!(tap.commands.len(), apdus);
+                reader.release();
+                served.remove().unwrap();
+                assert!(reader.wait_for_removal(Duration::from_secs(5)).unwrap());
+            }
+            println!("{name}: {apdus} APDUs per tap, card detection to outcome");
+            summary("  sim", sim);
+            summary("  pcsc+vpcd", pcsc);
+            summary("  pcsc+vpcd: card entering the field to detection", detect);
+        }
+    }
 }
