@@ -159,10 +159,7 @@ impl NfcReader {
             Err(nfc1::Error::DeviceNotSupported) => return Ok(None),
             Err(e) => return Err(NfcError::Reader(format!("{}: poll: {e}", self.connstring))),
         };
-        let found: Vec<CardInfo> = targets
-            .iter()
-            .filter_map(|t| card_info(t, modulation.modulation_type))
-            .collect();
+        let found = distinct_cards(&targets, modulation.modulation_type);
         let card = match found.as_slice() {
             [] => return Ok(None),
             [one] => one.clone(),
@@ -198,6 +195,20 @@ impl NfcReader {
         self.card = None;
         let _ = self.device.initiator_deselect_target();
     }
+}
+
+/// The cards among nfc1's targets. A PN532 wakes the deselected card
+/// again (WUPA), and libnfc's own "seen" test compares whole structs, which
+/// has been seen to fail on one card (libnfc issue 476): the same UID twice
+/// is one card.
+fn distinct_cards(targets: &[nfc1::Target], wanted: ModulationType) -> Vec<CardInfo> {
+    let mut found: Vec<CardInfo> = Vec::new();
+    for card in targets.iter().filter_map(|t| card_info(t, wanted)) {
+        if !found.iter().any(|c| c.uid == card.uid) {
+            found.push(card);
+        }
+    }
+    found
 }
 
 /// What a found target looks like to us; `None` for nfc1's placeholders.
@@ -428,6 +439,27 @@ mod tests {
             NfcError::NoDevice { hint, .. } => assert!(hint.contains("no PN532 answered")),
             other => panic!("{other:?}"),
         }
+    }
+
+    fn type_a(uid: &[u8]) -> nfc1::Target {
+        let mut t = nfc1::Target::new_iso14443a();
+        if let TargetInfo::Iso14443a(a) = &mut t.target_info {
+            a.uid[..uid.len()].copy_from_slice(uid);
+            a.uid_len = uid.len();
+        }
+        t
+    }
+
+    #[test]
+    fn one_card_seen_twice_is_one_card_and_two_are_two() {
+        let a = ModulationType::Iso14443a;
+        let one = distinct_cards(&[type_a(&[8, 1, 2, 3]), type_a(&[8, 1, 2, 3])], a);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].uid, vec![8, 1, 2, 3]);
+        let two = distinct_cards(&[type_a(&[8, 1, 2, 3]), type_a(&[8, 1, 2, 4])], a);
+        assert_eq!(two.len(), 2);
+        let none = distinct_cards(&[nfc1::Target::new_iso14443a(), type_a(&[])], a);
+        assert!(none.is_empty());
     }
 
     #[test]
