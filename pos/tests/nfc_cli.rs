@@ -37,7 +37,11 @@ fn readers_lists_libnfc_or_says_why_not() {
 fn an_unknown_reader_is_a_usage_error() {
     let o = softpos(&["tap", "--reader", "bluetooth:x"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("expected `sim` or `nfc:<connstring>`"));
+    let t = text(&o);
+    assert!(
+        t.contains("`nfc:<connstring>`") && t.contains("softpos readers"),
+        "{t}"
+    );
 }
 
 #[cfg(not(feature = "nfc"))]
