@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests in `tests/tests/`: run the kernel
 //! against a virtual card and keep every exchange.
 
+pub mod bench;
 pub mod corpus;
 
 use cardsim::{Profile, VirtualCard};
