@@ -134,3 +134,20 @@ fn scanner_refuses_what_is_not_a_readable_code() {
         Err(ScanError::Io(_))
     ));
 }
+
+#[test]
+fn a_rotated_jpeg_like_a_camera_frame_still_scans() {
+    let p = payload();
+    let png = render::png(&p, 400).unwrap();
+    let img = image::load_from_memory(&png).unwrap().to_luma8();
+    let rotated = image::imageops::rotate90(&img);
+    let mut jpeg = Vec::new();
+    image::DynamicImage::ImageLuma8(rotated)
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+    assert_eq!(scan::decode_bytes(&jpeg).unwrap(), vec![p]);
+}
