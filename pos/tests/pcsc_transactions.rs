@@ -98,11 +98,20 @@ mod live {
     }
 
     fn run_over(transport: &mut dyn Transport, card: &VirtualCard, name: &str) -> Tap {
+        run_limited(transport, card, name, card::Limits::default())
+    }
+
+    fn run_limited(
+        transport: &mut dyn Transport,
+        card: &VirtualCard,
+        name: &str,
+        limits: card::Limits,
+    ) -> Tap {
         let spec = terminal(card);
         let inputs = inputs();
         let (mut tx, step) = Transaction::start(spec.to_config().unwrap(), inputs.clone()).unwrap();
         let mut recorder = Recorder::new();
-        let outcome = card::run(&mut tx, step, transport, &mut recorder);
+        let outcome = card::run_with_limits(&mut tx, step, transport, &mut recorder, limits);
         let card_removed = recorder.was_card_removed();
         let exchanges = recorder.into_exchanges();
         let commands = exchanges
@@ -246,6 +255,46 @@ mod live {
         let tap = same_as_sim("visa-removed", OutcomeKind::TryAgain);
         assert!(tap.session.card_removed);
         assert_eq!(tap.commands.len(), 2);
+    }
+
+    #[test]
+    fn a_slow_card_misses_the_deadline_as_over_sim() {
+        let Some(_g) = enabled() else { return };
+        // visa-slow takes 600 ms over each answer: the sim card reports it,
+        // the vpcd client really sleeps it.
+        let limits = card::Limits {
+            per_command: Duration::from_millis(300),
+            ..card::Limits::default()
+        };
+        let name = "visa-slow";
+        let card = new_card(name);
+        let sim = run_limited(&mut SimReader::new(new_card(name)), &card, name, limits);
+        let served = VpcdClient::new(new_card(name))
+            .real_delays(true)
+            .spawn(vpcd_addr())
+            .unwrap();
+        let mut reader = PcscReader::open(READER).unwrap();
+        reader.wait_for_card(Duration::from_secs(5)).unwrap();
+        let pcsc = run_limited(&mut reader, &card, name, limits);
+        reader.release();
+        served.remove().unwrap();
+        assert!(reader.wait_for_removal(Duration::from_secs(5)).unwrap());
+        assert_eq!(sim.outcome.kind, OutcomeKind::TryAgain);
+        assert_eq!(json(&pcsc.outcome), json(&sim.outcome));
+        assert!(pcsc.commands.is_empty() && pcsc.session.card_removed);
+        // Twin: with the default 1 s per command the same slow card is
+        // served to the end over PC/SC.
+        let served = VpcdClient::new(new_card(name))
+            .real_delays(true)
+            .spawn(vpcd_addr())
+            .unwrap();
+        reader.wait_for_card(Duration::from_secs(5)).unwrap();
+        let full = run_over(&mut reader, &card, name);
+        reader.release();
+        served.remove().unwrap();
+        assert!(reader.wait_for_removal(Duration::from_secs(5)).unwrap());
+        assert_eq!(full.outcome.kind, OutcomeKind::OnlineRequest);
+        assert!(full.session.exchanges.iter().all(|x| x.ms >= Some(600)));
     }
 
     #[test]
