@@ -41,10 +41,10 @@ install_missing() {
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "pcscd.sh: installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
+        apt-get -o DPkg::Lock::Timeout=600 update -qq
         # The package's postinst may try to start a service; there is no
         # systemd in containers and we start pcscd ourselves below.
-        apt-get install -y -qq "${missing[@]}" >/dev/null
+        apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
     fi
     [ -f "$VPCD_CONF" ] || die "$VPCD_CONF is missing: is vsmartcard-vpcd installed?"
 }
