@@ -6,7 +6,8 @@
 # pcscd alone; `stop` stops only the pcscd this script started.
 #
 #   bash scripts/pcscd.sh start
-#   SOFTPOS_PCSC_TESTS=1 cargo test -p pos --test pcsc_transactions -- --test-threads=1
+#   SOFTPOS_PCSC_TESTS=1 cargo test -p pos --features pcsc \
+#       --test pcsc_transactions --test pcsc_cli -- --test-threads=1
 #   bash scripts/pcscd.sh stop
 set -euo pipefail
 
