@@ -78,7 +78,9 @@ start() {
         sleep 0.1
     done
     tail -n 20 "$LOG" >&2 || true
-    die "pcscd did not become ready within 10 s"
+    # A pcscd started before vsmartcard-vpcd was installed has no vpcd reader.
+    die "pcscd (pid $pid) did not open the vpcd port 35963 within 10 s: if it ran before \
+vsmartcard-vpcd was installed, stop it and run this again"
 }
 
 port_open() {
