@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs them all: formatting, lints, unit
-# and integration tests (SQLite and a real PostgreSQL), the recorded-session
-# corpus, and a short smoke run of each fuzzer.
+# and integration tests (SQLite and a real PostgreSQL; the reader drivers
+# through a real pcscd with vpcd and real libnfc with a PN532 emulator), the
+# recorded-session corpus, and a short smoke run of each fuzzer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
+bash scripts/nfc-deps.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TERM_COLOR=never
 
@@ -13,8 +15,12 @@ step() { printf '\n== %s\n' "$*"; }
 step "format"
 cargo fmt --all -- --check
 
+step "pcscd with vpcd"
+bash scripts/pcscd.sh start
+trap 'bash scripts/pcscd.sh stop || true' EXIT
+
 step "lints"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 
 step "PostgreSQL"
 pg_out="$(bash scripts/postgres.sh)"
@@ -23,12 +29,14 @@ eval "$(echo "$pg_out" | grep '^export ')"
 
 mkdir -p target
 step "tests"
-cargo test --workspace --quiet 2>&1 | tee target/test-output.txt
+cargo test --workspace --all-features --quiet 2>&1 | tee target/test-output.txt
+
+step "PC/SC tests (one pcscd, one at a time)"
+SOFTPOS_PCSC_TESTS=1 cargo test -p pos --features pcsc --quiet \
+  --test pcsc_transactions --test pcsc_cli -- --test-threads=1
 
 step "recorded sessions"
 cargo run --quiet --release -p pos --bin softpos -- replay tests/sessions
 
-if [ -f scripts/fuzz-smoke.sh ]; then
-  step "fuzz smoke"
-  bash scripts/fuzz-smoke.sh
-fi
+step "fuzz smoke"
+bash scripts/fuzz-smoke.sh
