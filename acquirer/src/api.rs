@@ -32,6 +32,10 @@ pub struct AppState {
     pub verifier: attestation::Verifier,
     /// The issuer simulator's ranges, cached briefly.
     pub ranges: crate::issuer::RangeCache,
+    /// Enrolled terminals by ID, read on every terminal request.
+    pub terminals: crate::cache::Cache<crate::trust::Terminal>,
+    /// Merchant terms and history head by merchant ID, read on every payment.
+    pub terms: crate::cache::Cache<(crate::merchant::Merchant, i64)>,
 }
 
 /// Tunables with safe defaults.

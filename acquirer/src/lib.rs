@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod attest;
+pub mod cache;
 pub mod demo;
 pub mod error;
 pub mod issuer;
@@ -22,6 +23,7 @@ pub mod risk;
 pub mod sim;
 pub mod store;
 pub mod terminal;
+pub mod tls;
 pub mod trust;
 pub mod util;
 
@@ -81,6 +83,8 @@ pub async fn build_state(config: &Config) -> Result<Shared, StartError> {
         policy: config.policy.clone(),
         verifier,
         ranges: issuer::RangeCache::default(),
+        terminals: cache::Cache::default(),
+        terms: cache::Cache::default(),
     }))
 }
 
@@ -91,13 +95,28 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Binds and serves in the background (port 0 picks a free port).
+/// Binds and serves plain HTTP in the background (port 0 picks a free port).
 pub async fn spawn(config: &Config) -> Result<Running, StartError> {
+    spawn_with(config, None).await
+}
+
+/// Binds and serves in the background: HTTPS when `tls` is given, else
+/// plain HTTP.
+pub async fn spawn_with(
+    config: &Config,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+) -> Result<Running, StartError> {
     let state = build_state(config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let app = router(state.clone());
-    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let task = match tls {
+        Some(tls) => {
+            let listener = tls::TlsListener::new(listener, tls)?;
+            tokio::spawn(async move { axum::serve(listener, app).await })
+        }
+        None => tokio::spawn(async move { axum::serve(listener, app).await }),
+    };
     tokio::spawn(prune_nonces(state.clone()));
     Ok(Running { addr, state, task })
 }

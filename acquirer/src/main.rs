@@ -38,6 +38,13 @@ enum Cmd {
         /// Card profiles to read issuer keys from in --demo.
         #[arg(long, default_value = "cardsim/profiles")]
         profiles: PathBuf,
+        /// Serve HTTPS with this PEM certificate chain (leaf first); needs
+        /// --tls-key. Plain HTTP without it.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
 }
 
@@ -58,7 +65,20 @@ async fn main() -> std::process::ExitCode {
         allow_emulator,
         demo,
         profiles,
+        tls_cert,
+        tls_key,
     } = cmd;
+    let tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => match load_tls(&cert, &key) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("softpos-acquirer: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let admin_token = admin_token.unwrap_or_else(|| {
         let t = hex::encode(acquirer::util::random_bytes::<16>());
         println!("operator token (pass as Authorization: Bearer ...): {t}");
@@ -77,7 +97,7 @@ async fn main() -> std::process::ExitCode {
         attestation,
         clock: Clock::System,
     };
-    let running = match acquirer::spawn(&config).await {
+    let running = match acquirer::spawn_with(&config, tls).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("softpos-acquirer: {e}");
@@ -105,7 +125,7 @@ async fn main() -> std::process::ExitCode {
             }
         }
     }
-    println!("softpos-acquirer listening on http://{}", running.addr);
+    println!("softpos-acquirer listening on {scheme}://{}", running.addr);
     tokio::select! {
         r = running.task => {
             if let Ok(Err(e)) | Err(e) = r.map_err(std::io::Error::other) {
@@ -116,4 +136,12 @@ async fn main() -> std::process::ExitCode {
         _ = tokio::signal::ctrl_c() => println!("shutting down"),
     }
     std::process::ExitCode::SUCCESS
+}
+
+fn load_tls(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<std::sync::Arc<tokio_rustls::rustls::ServerConfig>, String> {
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    acquirer::tls::server_config(&read(cert)?, &read(key)?).map_err(|e| e.to_string())
 }

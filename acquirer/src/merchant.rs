@@ -96,6 +96,18 @@ where
 
 /// The merchant and the sequence number of its latest history entry (the
 /// terms a payment taken now is under), in one query.
+/// [`load_terms`] through the cache (see [`crate::cache`]): terms change
+/// only by an acknowledged change, which drops the entry.
+pub async fn cached_terms(st: &Shared, id: &str) -> ApiResult<(Merchant, i64)> {
+    let generation = match st.terms.get(id) {
+        Ok(t) => return Ok((*t).clone()),
+        Err(g) => g,
+    };
+    let t = load_terms(&st.store.read, id).await?;
+    st.terms.put(id, std::sync::Arc::new(t.clone()), generation);
+    Ok(t)
+}
+
 pub async fn load_terms<'e, E>(exec: E, id: &str) -> ApiResult<(Merchant, i64)>
 where
     E: sqlx::Executor<'e, Database = Any>,
@@ -451,6 +463,10 @@ pub async fn acknowledge_change(
         crate::terminal::resign_configs(&st, &mut tx, &id, now).await?;
     }
     tx.commit().await?;
+    // After the commit: a payment that reads the store from here on must
+    // see the new terms and the re-signed configurations.
+    st.terms.remove(&id);
+    st.terminals.remove_where(|t| t.merchant_id == id);
     Ok(Json(entry))
 }
 

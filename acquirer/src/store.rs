@@ -61,10 +61,13 @@ impl Store {
             AnyPoolOptions::new().after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL lets readers proceed during a write; NORMAL sync
-                        // is durable across application crashes in WAL mode.
+                        // WAL lets readers proceed during a write. FULL syncs
+                        // the log at every commit: with NORMAL a power cut
+                        // can lose the last commits, i.e. approvals the
+                        // terminal was already told about and that would
+                        // then never be settled.
                         conn.execute("PRAGMA journal_mode=WAL").await?;
-                        conn.execute("PRAGMA synchronous=NORMAL").await?;
+                        conn.execute("PRAGMA synchronous=FULL").await?;
                         conn.execute("PRAGMA busy_timeout=5000").await?;
                     }
                     Ok(())

@@ -6,7 +6,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::issuer::{self, Decision, Icc};
 use crate::merchant::{current_history_seq, load_merchant, normalise_code};
 use crate::store::{col, is_unique_violation};
-use crate::trust::{self, Attested, Terminal, TerminalConfig};
+use crate::trust::{self, Attested, AttestedPayment, Nonce, Terminal, TerminalConfig};
 use crate::util::{date_of_ms, new_id, sha256_hex};
 use axum::extract::{Path, State};
 use axum::Json;
@@ -231,6 +231,7 @@ pub async fn block(
         .bind(&id)
         .execute(&st.store.pool)
         .await?;
+    st.terminals.remove(&id);
     if res.rows_affected() == 0 {
         return Err(ApiError::not_found("unknown_terminal", "no such terminal"));
     }
@@ -392,16 +393,31 @@ async fn process_purchase(
     t: &Terminal,
     req: &PaymentRequest,
     channel: &str,
+    nonce: Option<&Nonce>,
 ) -> ApiResult<PaymentResponse> {
     // A repeated (terminal, tsc) is caught by the unique key when the
     // payment is inserted: the transaction is rolled back and the stored
     // answer returned. Checking first would cost every payment a query.
-    let icc = Icc::parse(&req.icc_data, req.amount_minor, req.currency)?;
+    let icc = match Icc::parse(&req.icc_data, req.amount_minor, req.currency) {
+        Ok(icc) => icc,
+        Err(e) => {
+            if let Some(n) = nonce {
+                n.spend(st).await?;
+            }
+            return Err(e);
+        }
+    };
     let pan_ref = st.keys.pan_ref(&icc.pan);
-    let (m, history_seq) = crate::merchant::load_terms(&st.store.read, &t.merchant_id).await?;
+    let (m, history_seq) = crate::merchant::cached_terms(st, &t.merchant_id).await?;
     let now = st.clock.now_ms();
     let payment_id = new_id("pay");
     let mut tx = st.store.begin().await?;
+    if let Some(n) = nonce {
+        if !n.spend_in(st, &mut tx).await? {
+            drop(tx);
+            return Err(n.replayed(st).await);
+        }
+    }
     let amount = i64::try_from(req.amount_minor).map_err(ApiError::internal)?;
     let risk = if channel == "online" {
         crate::risk::assess(
@@ -475,8 +491,12 @@ async fn process_purchase(
             Ok(resp)
         }
         Err(e) if is_unique_violation(&e) => {
-            // A concurrent duplicate won: undo ours, answer with theirs.
+            // A repeat (or a concurrent duplicate that won): undo ours,
+            // answer with theirs. The rollback took our nonce with it.
             drop(tx);
+            if let Some(n) = nonce {
+                n.spend(st).await?;
+            }
             stored_response(st, &t.id, "purchase", req.tsc)
                 .await?
                 .ok_or_else(|| ApiError::internal("duplicate without stored response"))
@@ -487,11 +507,22 @@ async fn process_purchase(
 
 pub async fn authorize(
     State(st): State<Shared>,
-    req: Attested<PaymentRequest>,
+    req: AttestedPayment<PaymentRequest>,
 ) -> ApiResult<Json<PaymentResponse>> {
-    check_mcc(&st, &req.terminal, &req.body.mcc).await?;
-    check_sale(&req.terminal, &req.body)?;
-    process_purchase(&st, &req.terminal, &req.body, "online")
+    let AttestedPayment {
+        terminal: t,
+        body,
+        nonce,
+    } = req;
+    if body.mcc != t.config.mcc || check_sale(&t, &body).is_err() {
+        // Refused before the payment's transaction: the nonce is spent
+        // first, so a replayed jump code is refused as a replay and not
+        // counted twice.
+        nonce.spend(&st).await?;
+        check_mcc(&st, &t, &body.mcc).await?;
+        check_sale(&t, &body)?;
+    }
+    process_purchase(&st, &t, &body, "online", Some(&nonce))
         .await
         .map(Json)
 }
@@ -530,7 +561,7 @@ pub async fn advices(
     }
     let mut results = Vec::with_capacity(req.body.advices.len());
     for a in &req.body.advices {
-        results.push(process_purchase(&st, t, a, "offline").await?);
+        results.push(process_purchase(&st, t, a, "offline", None).await?);
     }
     Ok(Json(serde_json::json!({ "results": results })))
 }

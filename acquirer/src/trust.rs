@@ -56,7 +56,22 @@ pub fn config_sha256(config_json: &str) -> String {
     crate::util::sha256_hex(config_json.as_bytes())
 }
 
+/// The terminal, from the cache when fresh (see [`crate::cache`]).
 pub async fn load_terminal(state: &Shared, id: &str) -> ApiResult<Option<Terminal>> {
+    let generation = match state.terminals.get(id) {
+        Ok(t) => return Ok(Some(Terminal::clone(&t))),
+        Err(g) => g,
+    };
+    let t = read_terminal(state, id).await?;
+    if let Some(t) = &t {
+        state
+            .terminals
+            .put(id, std::sync::Arc::new(t.clone()), generation);
+    }
+    Ok(t)
+}
+
+async fn read_terminal(state: &Shared, id: &str) -> ApiResult<Option<Terminal>> {
     let row: Option<AnyRow> = sqlx::query(
         "SELECT id, merchant_id, public_key_hex, key_kind, config_json, blocked \
          FROM terminals WHERE id = $1",
@@ -122,11 +137,22 @@ pub struct Attested<T> {
     pub body: T,
 }
 
+/// An [`Attested`] request whose nonce the handler must spend, in its own
+/// transaction or, when it refuses the request before one, on its own.
+pub struct AttestedPayment<T> {
+    pub terminal: Terminal,
+    pub body: T,
+    pub nonce: Nonce,
+}
+
+/// Checks a terminal request; spends its nonce at once if `spend_now`,
+/// else leaves that to the handler through the returned [`Nonce`].
 async fn authenticate(
     req: Request,
     state: &Shared,
     need_token: bool,
-) -> ApiResult<(Terminal, axum::body::Bytes)> {
+    spend_now: bool,
+) -> ApiResult<(Terminal, axum::body::Bytes, Nonce)> {
     let terminal_id = header(&req, "x-terminal-id")?.to_string();
     let ts_ms: u64 = header(&req, "x-timestamp-ms")?.parse().map_err(|_| {
         ApiError::unauthorized(
@@ -205,29 +231,73 @@ async fn authenticate(
     }
     // The nonce is spent only once the signature is known good, so a forger
     // cannot burn a terminal's nonces.
-    let res =
+    let nonce = Nonce {
+        terminal_id: terminal.id.clone(),
+        nonce: nonce.to_ascii_lowercase(),
+    };
+    if spend_now {
+        nonce.spend(state).await?;
+    }
+    Ok((terminal, body, nonce))
+}
+
+/// A request's nonce, checked but maybe not yet spent. A payment spends it
+/// inside its own transaction: one commit per authorization instead of two,
+/// and a payment that rolls back leaves its nonce unspent.
+#[derive(Debug)]
+pub struct Nonce {
+    terminal_id: String,
+    nonce: String,
+}
+
+impl Nonce {
+    fn insert(&self, at_ms: i64) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
         sqlx::query("INSERT INTO request_nonces (terminal_id, nonce, at_ms) VALUES ($1, $2, $3)")
-            .bind(&terminal.id)
-            .bind(nonce.to_ascii_lowercase())
-            .bind(now)
+            .bind(&self.terminal_id)
+            .bind(&self.nonce)
+            .bind(at_ms)
+    }
+
+    /// Spends the nonce in a statement of its own; a replay is refused.
+    pub async fn spend(&self, state: &Shared) -> ApiResult<()> {
+        match self
+            .insert(state.clock.now_ms())
             .execute(&state.store.pool)
-            .await;
-    match res {
-        Ok(_) => Ok((terminal, body)),
-        Err(e) if is_unique_violation(&e) => Err(refuse(
-            "replay",
-            "replayed_request",
-            "this request nonce was already used".into(),
-        )
-        .await),
-        Err(e) => Err(e.into()),
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(self.replayed(state).await),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Spends the nonce inside `tx`; `false` if it was already spent. The
+    /// caller must then end `tx` and answer [`Nonce::replayed`] (which
+    /// writes to the store, so cannot wait behind the caller's transaction).
+    pub async fn spend_in(
+        &self,
+        state: &Shared,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ) -> ApiResult<bool> {
+        match self.insert(state.clock.now_ms()).execute(&mut **tx).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records the replay and makes the refusal.
+    pub async fn replayed(&self, state: &Shared) -> ApiError {
+        let msg = "this request nonce was already used";
+        record(state, &self.terminal_id, "replay", "replayed_request", msg).await;
+        ApiError::unauthorized("replayed_request", msg)
     }
 }
 
 impl<T: DeserializeOwned> FromRequest<Shared> for Signed<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &Shared) -> ApiResult<Self> {
-        let (terminal, body) = authenticate(req, state, false).await?;
+        let (terminal, body, _) = authenticate(req, state, false, true).await?;
         Ok(Signed {
             terminal,
             body: parse_json(&body)?,
@@ -238,10 +308,30 @@ impl<T: DeserializeOwned> FromRequest<Shared> for Signed<T> {
 impl<T: DeserializeOwned> FromRequest<Shared> for Attested<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &Shared) -> ApiResult<Self> {
-        let (terminal, body) = authenticate(req, state, true).await?;
+        let (terminal, body, _) = authenticate(req, state, true, true).await?;
         Ok(Attested {
             terminal,
             body: parse_json(&body)?,
         })
+    }
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<Shared> for AttestedPayment<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &Shared) -> ApiResult<Self> {
+        let (terminal, body, nonce) = authenticate(req, state, true, false).await?;
+        match parse_json(&body) {
+            Ok(body) => Ok(AttestedPayment {
+                terminal,
+                body,
+                nonce,
+            }),
+            Err(e) => {
+                // Refused before the handler: spent here, so a replay of
+                // a malformed request is a replay like any other.
+                nonce.spend(state).await?;
+                Err(e)
+            }
+        }
     }
 }
