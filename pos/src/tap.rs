@@ -54,74 +54,24 @@ pub fn tap(req: &TapRequest, now: &Now) -> Result<TapResult, PosError> {
         .map_err(|e| PosError::Usage(format!("{e}; `softpos cards` lists the built-in cards")))?;
     let card = cardsim::VirtualCard::new(&profile)
         .map_err(|e| PosError::Config(format!("card {}: {e}", req.card)))?;
-    let currency =
-        Currency::parse(&req.currency).map_err(|e| PosError::Usage(format!("--currency: {e}")))?;
-    let amount =
-        Amount::new(req.amount, currency).map_err(|e| PosError::Usage(format!("--amount: {e}")))?;
-
-    let mut terminal = default_terminal()?;
-    set_currency(&mut terminal, currency);
-    let mut config = terminal
-        .to_config()
-        .map_err(|e| PosError::Config(format!("default terminal: {e}")))?;
     // The virtual card's CA is a cardsim test key: trusted for this tap only.
     let ca = card.ca_public_key();
-    let mut keys = config.ca_keys.keys().to_vec();
-    keys.push(ca.clone());
-    config.ca_keys = kernel::oda::CaKeyStore::from_keys(keys);
-
-    let inputs = TransactionInputs {
-        tx_type: 0x00,
-        amount,
-        amount_other: 0,
-        date: now.date_bcd,
-        time: now.time_bcd,
-        unpredictable_numbers: unpredictable_numbers(8)?,
-        start: kernel::Start::Ppse,
-    };
-    let (mut tx, step) = kernel::Transaction::start(config, inputs.clone())
-        .map_err(|e| PosError::Config(format!("kernel refused the configuration: {e}")))?;
     let mut reader = SimReader::new(card);
-    let mut recorder = Recorder::new();
-    let outcome =
-        card::run_with_limits(&mut tx, step, &mut reader, &mut recorder, Limits::default());
-
-    // The recording names only the CA key this card needs: the published
-    // test keys are compiled into every replayer anyway.
-    let mut recorded_terminal = terminal;
-    recorded_terminal.ca_keys =
-        session::CaKeysSpec::from_store(&kernel::oda::CaKeyStore::from_keys(vec![ca]));
-    let card_removed = recorder.was_card_removed();
-    let exchanges = recorder.into_exchanges();
-    let trace = session::trace(&exchanges);
-    let session = Session::from_run(Run {
-        title: Some(format!(
-            "{}: {} {}, {}",
-            req.card,
-            amount,
-            "purchase",
-            outcome.kind.as_str()
-        )),
-        source: Some(format!("cardsim:{}", req.card)),
-        recorded_at: Some(now.rfc3339.clone()),
-        reader: Some(reader.name()),
-        terminal: recorded_terminal,
-        inputs: &inputs,
-        exchanges,
-        card_removed,
-        outcome: &outcome,
-        keep_test_pan: req.keep_test_pan,
-    });
-    Ok(TapResult {
-        card: req.card.clone(),
-        card_description: profile.description.clone(),
-        amount_minor: amount.minor,
-        currency: currency.alpha.to_string(),
-        amount: amount.to_string(),
-        outcome,
-        trace,
-        session,
-    })
+    run_tap(
+        &mut reader,
+        &Charge {
+            amount: req.amount,
+            currency: &req.currency,
+            keep_test_pan: req.keep_test_pan,
+        },
+        Source {
+            card: req.card.clone(),
+            description: profile.description.clone(),
+            origin: format!("cardsim:{}", req.card),
+            extra_ca: Some(ca),
+        },
+        now,
+    )
 }
 
 /// What to charge on a card presented to a real reader.
@@ -142,15 +92,65 @@ pub fn tap_on_reader(
     req: &LiveTapRequest,
     now: &Now,
 ) -> Result<TapResult, PosError> {
-    let currency =
-        Currency::parse(&req.currency).map_err(|e| PosError::Usage(format!("--currency: {e}")))?;
-    let amount =
-        Amount::new(req.amount, currency).map_err(|e| PosError::Usage(format!("--amount: {e}")))?;
+    let name = reader.name();
+    run_tap(
+        reader,
+        &Charge {
+            amount: req.amount,
+            currency: &req.currency,
+            keep_test_pan: req.keep_test_pan,
+        },
+        Source {
+            card: name.clone(),
+            description: "the card presented to the reader".into(),
+            origin: name,
+            extra_ca: None,
+        },
+        now,
+    )
+}
+
+struct Charge<'a> {
+    amount: u64,
+    currency: &'a str,
+    keep_test_pan: bool,
+}
+
+/// Where the card comes from, for the result and the recording.
+struct Source {
+    card: String,
+    description: String,
+    /// The session's `source`: `cardsim:<profile>`, `pcsc:<reader>`, ...
+    origin: String,
+    /// A test CA to trust for this tap only (a virtual card's).
+    extra_ca: Option<kernel::oda::CaPublicKey>,
+}
+
+/// The one tap: default terminal, kernel over the reader, recording.
+fn run_tap(
+    reader: &mut dyn Transport,
+    charge: &Charge<'_>,
+    source: Source,
+    now: &Now,
+) -> Result<TapResult, PosError> {
+    let currency = Currency::parse(charge.currency)
+        .map_err(|e| PosError::Usage(format!("--currency: {e}")))?;
+    let amount = Amount::new(charge.amount, currency)
+        .map_err(|e| PosError::Usage(format!("--amount: {e}")))?;
     let mut terminal = default_terminal()?;
     set_currency(&mut terminal, currency);
-    let config = terminal
+    let mut config = terminal
         .to_config()
         .map_err(|e| PosError::Config(format!("default terminal: {e}")))?;
+    if let Some(ca) = &source.extra_ca {
+        let mut keys = config.ca_keys.keys().to_vec();
+        keys.push(ca.clone());
+        config.ca_keys = kernel::oda::CaKeyStore::from_keys(keys);
+        // The recording names only the CA key this card needs: the
+        // published test keys are compiled into every replayer anyway.
+        terminal.ca_keys =
+            session::CaKeysSpec::from_store(&kernel::oda::CaKeyStore::from_keys(vec![ca.clone()]));
+    }
     let inputs = TransactionInputs {
         tx_type: 0x00,
         amount,
@@ -164,28 +164,28 @@ pub fn tap_on_reader(
         .map_err(|e| PosError::Config(format!("kernel refused the configuration: {e}")))?;
     let mut recorder = Recorder::new();
     let outcome = card::run_with_limits(&mut tx, step, reader, &mut recorder, Limits::default());
-    let name = reader.name();
     let card_removed = recorder.was_card_removed();
     let exchanges = recorder.into_exchanges();
     let trace = session::trace(&exchanges);
     let session = Session::from_run(Run {
         title: Some(format!(
-            "{name}: {amount} purchase, {}",
+            "{}: {amount} purchase, {}",
+            source.card,
             outcome.kind.as_str()
         )),
-        source: Some(name.clone()),
+        source: Some(source.origin),
         recorded_at: Some(now.rfc3339.clone()),
-        reader: Some(name.clone()),
+        reader: Some(reader.name()),
         terminal,
         inputs: &inputs,
         exchanges,
         card_removed,
         outcome: &outcome,
-        keep_test_pan: req.keep_test_pan,
+        keep_test_pan: charge.keep_test_pan,
     });
     Ok(TapResult {
-        card: name,
-        card_description: "the card presented to the reader".into(),
+        card: source.card,
+        card_description: source.description,
         amount_minor: amount.minor,
         currency: currency.alpha.to_string(),
         amount: amount.to_string(),
