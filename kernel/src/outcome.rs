@@ -264,6 +264,9 @@ pub struct Outcome {
     pub reason: Option<Reason>,
     /// What to show when the outcome is reached.
     pub ui: UiRequest,
+    /// Book A's "Card Read OK, Please Remove Card": shown as soon as the
+    /// kernel needs the card no more, before the outcome's own message.
+    pub card_read: Option<UiRequest>,
     /// Book A "UI Request on Restart Present" (e.g. Try Again → present
     /// card again).
     pub ui_on_restart: Option<UiRequest>,
@@ -300,6 +303,7 @@ impl Outcome {
             oda_method: None,
             reason,
             ui: default_ui(kind),
+            card_read: None,
             ui_on_restart: None,
             kernel: None,
             aid: None,

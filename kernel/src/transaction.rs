@@ -1378,6 +1378,11 @@ impl Transaction {
             kind,
             OutcomeKind::Approved | OutcomeKind::Declined | OutcomeKind::OnlineRequest
         ) {
+            o.card_read = Some(UiRequest {
+                message: Message::CardReadOkRemoveCard,
+                status: Status::CardReadSuccessfully,
+                hold_ms: 0,
+            });
             o.data_record = self.data_record();
         }
         Step::Done(Box::new(o))

@@ -25,7 +25,13 @@ fn outcomes_carry_what_the_merchant_needs() {
     assert!(!json.contains("4761739001010119"), "{json}");
     assert!(!json.contains("\"57\""), "{json}");
 
+    assert_eq!(
+        o.card_read.map(|u| u.message),
+        Some(kernel::outcome::Message::CardReadOkRemoveCard)
+    );
+
     let removed = tap_with("visa-removed", 1500, OnlineOnly).unwrap().outcome;
+    assert!(removed.card_read.is_none());
     assert_eq!(
         removed.ui.message,
         kernel::outcome::Message::PresentCardAgain

@@ -4,6 +4,7 @@
 pub mod nfc;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
+pub mod replay;
 pub mod sim;
 
 use std::time::Duration;
