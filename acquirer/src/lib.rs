@@ -46,6 +46,15 @@ pub struct Config {
     pub clock: Clock,
 }
 
+/// How to serve, beside [`Config`].
+#[derive(Debug, Clone, Default)]
+pub struct Serve {
+    /// HTTPS with this configuration; plain HTTP when `None`.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// How SQLite commits reach the disk (ignored on PostgreSQL).
+    pub sqlite_sync: store::SqliteSync,
+}
+
 /// The attestation policy we start from: tight clocks and short tokens;
 /// binaries must be listed explicitly.
 pub fn default_attestation_policy(allowed_binaries: Vec<String>) -> attestation::Policy {
@@ -70,9 +79,16 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
-/// Opens the store and builds the shared state.
+/// Opens the store (SQLite commits fully synced) and builds the shared state.
 pub async fn build_state(config: &Config) -> Result<Shared, StartError> {
-    let store = Store::open(&config.database).await?;
+    build_state_with(config, store::SqliteSync::Full).await
+}
+
+pub async fn build_state_with(
+    config: &Config,
+    sqlite_sync: store::SqliteSync,
+) -> Result<Shared, StartError> {
+    let store = Store::open(&config.database, sqlite_sync).await?;
     let keys = keys::AcquirerKeys::load_or_create(&store).await?;
     let verifier = attestation::Verifier::new(config.attestation.clone(), &keys.token_secret);
     Ok(Arc::new(AppState {
@@ -97,20 +113,16 @@ pub struct Running {
 
 /// Binds and serves plain HTTP in the background (port 0 picks a free port).
 pub async fn spawn(config: &Config) -> Result<Running, StartError> {
-    spawn_with(config, None).await
+    spawn_with(config, Serve::default()).await
 }
 
-/// Binds and serves in the background: HTTPS when `tls` is given, else
-/// plain HTTP.
-pub async fn spawn_with(
-    config: &Config,
-    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
-) -> Result<Running, StartError> {
-    let state = build_state(config).await?;
+/// Binds and serves in the background as `serve` says.
+pub async fn spawn_with(config: &Config, serve: Serve) -> Result<Running, StartError> {
+    let state = build_state_with(config, serve.sqlite_sync).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let app = router(state.clone());
-    let task = match tls {
+    let task = match serve.tls {
         Some(tls) => {
             let listener = tls::TlsListener::new(listener, tls)?;
             tokio::spawn(async move { axum::serve(listener, app).await })

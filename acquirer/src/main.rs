@@ -38,6 +38,10 @@ enum Cmd {
         /// Card profiles to read issuer keys from in --demo.
         #[arg(long, default_value = "cardsim/profiles")]
         profiles: PathBuf,
+        /// SQLite only: `full` (default) syncs every commit to disk;
+        /// `normal` may lose the last payments on a power cut (see README).
+        #[arg(long, default_value = "full", value_parser = ["full", "normal"])]
+        sqlite_synchronous: String,
         /// Serve HTTPS with this PEM certificate chain (leaf first); needs
         /// --tls-key. Plain HTTP without it.
         #[arg(long, requires = "tls_key")]
@@ -67,6 +71,7 @@ async fn main() -> std::process::ExitCode {
         profiles,
         tls_cert,
         tls_key,
+        sqlite_synchronous,
     } = cmd;
     let tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => match load_tls(&cert, &key) {
@@ -97,7 +102,15 @@ async fn main() -> std::process::ExitCode {
         attestation,
         clock: Clock::System,
     };
-    let running = match acquirer::spawn_with(&config, tls).await {
+    let serve = acquirer::Serve {
+        tls,
+        sqlite_sync: if sqlite_synchronous == "normal" {
+            acquirer::store::SqliteSync::Normal
+        } else {
+            acquirer::store::SqliteSync::Full
+        },
+    };
+    let running = match acquirer::spawn_with(&config, serve).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("softpos-acquirer: {e}");

@@ -32,6 +32,21 @@ pub enum Backend {
     Postgres,
 }
 
+/// SQLite's `synchronous` setting, in WAL mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SqliteSync {
+    /// The log is synced at every commit: an answered payment survives a
+    /// power cut. Each commit waits for the disk, which bounds a single
+    /// writer's throughput by the disk's sync latency.
+    #[default]
+    Full,
+    /// The log is synced only at checkpoints: an answered payment survives
+    /// a crash of the process but not of the machine or its power, where
+    /// the last commits can be lost (the database stays consistent). Only
+    /// for disks with a power-safe write cache or for test runs.
+    Normal,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("unsupported database URL (use sqlite:PATH or postgres://...)")]
@@ -42,7 +57,7 @@ pub enum StoreError {
 
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates.
-    pub async fn open(url: &str) -> Result<Store, StoreError> {
+    pub async fn open(url: &str, sync: SqliteSync) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let (backend, url, max) = if let Some(path) = url.strip_prefix("sqlite:") {
             let path = path.trim_start_matches("//");
@@ -61,13 +76,17 @@ impl Store {
             AnyPoolOptions::new().after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL lets readers proceed during a write. FULL syncs
-                        // the log at every commit: with NORMAL a power cut
-                        // can lose the last commits, i.e. approvals the
-                        // terminal was already told about and that would
-                        // then never be settled.
+                        // WAL lets readers proceed during a write. FULL (the
+                        // default) syncs the log at every commit: with NORMAL
+                        // a power cut can lose the last commits, i.e.
+                        // approvals the terminal was already told about and
+                        // that would then never be settled.
                         conn.execute("PRAGMA journal_mode=WAL").await?;
-                        conn.execute("PRAGMA synchronous=FULL").await?;
+                        conn.execute(match sync {
+                            SqliteSync::Full => "PRAGMA synchronous=FULL",
+                            SqliteSync::Normal => "PRAGMA synchronous=NORMAL",
+                        })
+                        .await?;
                         conn.execute("PRAGMA busy_timeout=5000").await?;
                     }
                     Ok(())

@@ -45,7 +45,15 @@ async fn https_serves_a_whole_payment_and_refuses_untrusting_and_plain_clients()
         attestation: default_attestation_policy(vec![BINARY.into()]),
         clock: Clock::System,
     };
-    let run = acquirer::spawn_with(&config, Some(tls)).await.unwrap();
+    let run = acquirer::spawn_with(
+        &config,
+        acquirer::Serve {
+            tls: Some(tls),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let port = run.addr.port();
     let base = format!("https://localhost:{port}");
     let root = reqwest::Certificate::from_pem(ck.cert.pem().as_bytes()).unwrap();

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Measures the acquirer with its load generator over loopback, beside
+# pgbench on the same PostgreSQL, in one sitting. Run as root after
+# `cargo build -p acquirer --release --bins` and scripts/postgres.sh.
+#
+#   bash acquirer/bench/run.sh [BIN_DIR] [RUNS]
+#
+# BIN_DIR holds softpos-acquirer and loadgen (default target/release).
+# Each acquirer run gets a fresh database, so earlier runs' cards do not
+# trip the risk rules of later ones.
+set -euo pipefail
+
+BIN="${1:-${CARGO_TARGET_DIR:-target}/release}"
+RUNS="${2:-3}"
+PORT="${ACQ_BENCH_PORT:-8499}"
+TOKEN=bench-admin
+LOADGEN_BINARY=10ad6e0000000000000000000000000000000000000000000000000000000000
+PG_PORT="${SOFTPOS_PG_PORT:-5432}"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+
+pg() { su postgres -c "$*"; }
+
+serve() { # $1: database URL
+    "$BIN/softpos-acquirer" serve --listen "127.0.0.1:$PORT" --database "$1" \
+        --admin-token "$TOKEN" --allow-binary "$LOADGEN_BINARY" --allow-emulator \
+        >"$TMP/server.log" 2>&1 &
+    SERVER=$!
+    for _ in $(seq 1 100); do
+        if curl -fs "http://127.0.0.1:$PORT/v1/health" >/dev/null 2>&1; then return; fi
+        sleep 0.1
+    done
+    echo "server did not start:" >&2; cat "$TMP/server.log" >&2; exit 1
+}
+
+stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; }
+
+load() { # $1: label, rest: loadgen args
+    local label=$1; shift
+    printf '%-28s load %s | ' "$label" "$(cut -d' ' -f1-3 /proc/loadavg)"
+    RUST_LOG=warn "$BIN/loadgen" --url "http://127.0.0.1:$PORT" --admin-token "$TOKEN" "$@" 2>/dev/null
+}
+
+fresh_pg() { # prints a URL to a new, empty database
+    local name="acqbench_$1"
+    pg "dropdb -p $PG_PORT --if-exists $name" >/dev/null
+    pg "createdb -p $PG_PORT -O softpos $name"
+    echo "postgres://softpos:softpos-test@127.0.0.1:$PG_PORT/$name"
+}
+
+echo "== pgbench (simple update, -N), scale 10"
+pg "dropdb -p $PG_PORT --if-exists acqbench_pgbench; createdb -p $PG_PORT acqbench_pgbench"
+pg "pgbench -p $PG_PORT -q -i -s 10 acqbench_pgbench" >/dev/null 2>&1
+for r in $(seq 1 "$RUNS"); do
+    printf 'pgbench -N -c 16 -j 2 -T 20  load %s | ' "$(cut -d' ' -f1-3 /proc/loadavg)"
+    pg "pgbench -p $PG_PORT -N -c 16 -j 2 -T 20 acqbench_pgbench" 2>/dev/null | grep -E '^tps' | head -1
+done
+
+for r in $(seq 1 "$RUNS"); do
+    for db in sqlite postgres; do
+        if [ $db = sqlite ]; then url="sqlite:$TMP/bench-$r.db"; else url="$(fresh_pg "$r")"; fi
+        serve "$url"
+        load "$db max, 32 terminals" --terminals 32 --requests 10000
+        stop
+        if [ $db = sqlite ]; then url="sqlite:$TMP/bench-$r-paced.db"; else url="$(fresh_pg "${r}_paced")"; fi
+        serve "$url"
+        load "$db paced 1000/s" --terminals 32 --requests 10000 --rate 1000
+        stop
+    done
+done
