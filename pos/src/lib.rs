@@ -9,9 +9,12 @@
 
 pub mod card;
 pub mod clock;
+pub mod pay;
 pub mod qa;
 pub mod qr;
+pub mod queue;
 pub mod reader;
+pub mod sync;
 pub mod tap;
 
 /// What went wrong, grouped by what the user can do about it; each maps to

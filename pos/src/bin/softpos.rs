@@ -64,6 +64,31 @@ enum Command {
     },
     /// List the built-in virtual cards.
     Cards,
+    /// Take a card payment: enroll on first use, attest, tap, authorize
+    /// online or queue offline within the limits, and print the result.
+    Pay {
+        /// Amount in minor units (2500 = 25.00).
+        #[arg(long)]
+        amount: u64,
+        /// ISO 4217 currency, alphabetic or numeric; must be the terminal's.
+        #[arg(long)]
+        currency: String,
+        /// Where the card is: `sim:<profile>` (a built-in virtual card).
+        #[arg(long, default_value = "sim:visa-cvn18", value_name = "READER")]
+        reader: String,
+        /// The acquirer's base URL (`http://127.0.0.1:8420`).
+        #[arg(long, value_name = "URL")]
+        acquirer: String,
+        /// One-time activation code; needed only on first use.
+        #[arg(long, value_name = "CODE")]
+        activation_code: Option<String>,
+        /// Where the terminal keeps its sealed key, configuration and queue.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// QR payments: build, check and scan EMVCo and wallet codes.
     Qr {
         #[command(subcommand)]
@@ -128,6 +153,23 @@ fn main() -> ExitCode {
         } => run_trace(&file, json),
         Command::Cards => run_cards(),
         Command::Qr { command } => pos::qr::cli::run(command),
+        Command::Pay {
+            amount,
+            currency,
+            reader,
+            acquirer,
+            activation_code,
+            data_dir,
+            json,
+        } => run_pay(
+            amount,
+            currency,
+            &reader,
+            acquirer,
+            activation_code,
+            data_dir,
+            json,
+        ),
     };
     match result {
         Ok(code) => code,
@@ -393,4 +435,82 @@ fn write_file(path: &std::path::Path, text: &str) -> Result<(), PosError> {
     let mut text = text.to_string();
     text.push('\n');
     std::fs::write(path, text).map_err(|e| PosError::Io(format!("{}: {e}", path.display())))
+}
+
+/// SHA-256 of the running binary: what attestation reports.
+fn own_binary_sha256() -> Result<String, PosError> {
+    let exe = std::env::current_exe().map_err(|e| PosError::Io(format!("own binary: {e}")))?;
+    let bytes = std::fs::read(&exe).map_err(|e| PosError::Io(format!("{}: {e}", exe.display())))?;
+    Ok(hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        &bytes,
+    )))
+}
+
+fn run_pay(
+    amount: u64,
+    currency: String,
+    reader: &str,
+    acquirer: String,
+    activation_code: Option<String>,
+    data_dir: PathBuf,
+    json: bool,
+) -> Result<ExitCode, PosError> {
+    let card = reader
+        .strip_prefix("sim:")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            PosError::Usage(format!(
+                "--reader {reader}: `softpos pay` takes `sim:<profile>` for now (see `softpos cards`)"
+            ))
+        })?;
+    let report = pos::pay::pay(
+        &pos::pay::PayRequest {
+            amount,
+            currency,
+            card: card.to_string(),
+            acquirer,
+            activation_code,
+            data_dir,
+            binary_sha256: own_binary_sha256()?,
+        },
+        &pos::clock::Now::system(),
+    )?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let text =
+            serde_json::to_string_pretty(&report).map_err(|e| PosError::Io(e.to_string()))?;
+        let _ = writeln!(out, "{text}");
+    } else {
+        let p = &report.payment;
+        let _ = writeln!(out, "Terminal     {}", report.terminal_id);
+        let _ = writeln!(
+            out,
+            "Result       {}",
+            format!("{:?}", p.status).to_uppercase()
+        );
+        let _ = writeln!(out, "Message      {}", p.message);
+        if let Some(tsc) = p.tsc {
+            let _ = writeln!(out, "TSC          {tsc}");
+        }
+        if let Some(pan) = &p.masked_pan {
+            let _ = writeln!(out, "Card         {pan}");
+        }
+        if let Some(r) = &p.response {
+            let _ = writeln!(out, "Payment ID   {}", r.payment_id);
+            let _ = writeln!(out, "Response     {} {}", r.response_code, r.reason);
+        }
+        let _ = writeln!(
+            out,
+            "Queue        {} forwarded now, {} waiting",
+            report.forwarded, report.queued
+        );
+        for n in &report.notices {
+            let _ = writeln!(out, "NOTICE       {n}");
+        }
+    }
+    Ok(match report.payment.status {
+        pos::pay::PayStatus::Approved | pos::pay::PayStatus::AcceptedOffline => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
 }

@@ -1,0 +1,635 @@
+//! The store-and-forward queue: payments accepted without the acquirer,
+//! kept in SQLite until one forwarder has delivered them, and the
+//! reversals owed for authorizations that may have reached the acquirer
+//! without an answer coming back.
+//!
+//! An entry is committed (one transaction, `synchronous=FULL`) before the
+//! caller may tell the merchant "accepted offline", and its field 55 is
+//! sealed with AES-256-GCM under a key derived from the device identity;
+//! only amounts, states and an HMAC of the card number are in clear. The
+//! idempotency key is terminal ID + transaction sequence counter (tsc), so
+//! a retry or a replayed database delivers each payment once.
+
+use crate::sync::{Client, PaymentRequest, PaymentResponse, SyncError};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::rand::{SecureRandom, SystemRandom};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+
+/// Largest advice batch the acquirer takes.
+const MAX_BATCH: usize = 100;
+/// Longest wait between two delivery attempts.
+const MAX_BACKOFF_MS: u64 = 5 * 60_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue storage: {0}")]
+    Storage(String),
+    /// An entry did not decrypt: the file was altered or the key is wrong.
+    #[error("queue entry tsc {0} does not open (altered, or another terminal's key)")]
+    Sealed(u32),
+    #[error("queue: {0}")]
+    Invalid(String),
+}
+
+impl From<rusqlite::Error> for QueueError {
+    fn from(e: rusqlite::Error) -> Self {
+        QueueError::Storage(e.to_string())
+    }
+}
+
+/// How a queued payment is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// The card approved offline (TC): an advice.
+    Advice,
+    /// The card asked to go online (ARQC) while the acquirer could not be
+    /// reached: a deferred authorization, which the issuer may still decline.
+    Authorization,
+}
+
+impl EntryKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Advice => "advice",
+            EntryKind::Authorization => "authorization",
+        }
+    }
+
+    fn parse(s: &str) -> Result<EntryKind, QueueError> {
+        match s {
+            "advice" => Ok(EntryKind::Advice),
+            "authorization" => Ok(EntryKind::Authorization),
+            other => Err(QueueError::Invalid(format!("unknown entry kind {other:?}"))),
+        }
+    }
+}
+
+/// The merchant's offline rules. Only the per-payment limit comes from
+/// the acquirer's signed configuration today; the others are the
+/// terminal's own caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfflineLimits {
+    pub per_payment_minor: u64,
+    /// Undelivered payments at most.
+    pub max_count: u64,
+    /// Undelivered amount at most.
+    pub max_total_minor: u64,
+    /// Undelivered payments by one card at most.
+    pub max_per_card: u64,
+    /// No new offline payment while the oldest undelivered one is older.
+    pub max_age_ms: u64,
+}
+
+impl OfflineLimits {
+    /// The terminal's caps around the acquirer's per-payment limit.
+    pub fn from_per_payment(per_payment_minor: u64) -> OfflineLimits {
+        OfflineLimits {
+            per_payment_minor,
+            max_count: 50,
+            max_total_minor: per_payment_minor.saturating_mul(20),
+            max_per_card: 3,
+            max_age_ms: 24 * 3_600_000,
+        }
+    }
+}
+
+/// Whether a payment was written to the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Durably stored: the merchant may be told "accepted offline".
+    Queued,
+    /// Not stored; the payment must be declined with this reason.
+    OverLimit(String),
+}
+
+/// Where a queued payment stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryState {
+    Pending {
+        attempts: u32,
+    },
+    /// The acquirer answered; `approved` false means the issuer declined
+    /// (or the advice was rejected) after the sale.
+    Delivered(PaymentResponse),
+    /// The acquirer refused the request itself.
+    Refused(String),
+}
+
+/// One queued payment, without its card data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub tsc: u32,
+    pub kind: EntryKind,
+    pub amount_minor: u64,
+    pub created_ms: u64,
+    pub state: EntryState,
+}
+
+impl Entry {
+    /// What the merchant should be told about this payment, if anything.
+    pub fn merchant_notice(&self) -> Option<String> {
+        match &self.state {
+            EntryState::Delivered(r) if !r.approved => Some(format!(
+                "payment tsc {} ({} minor units) was accepted offline but {} after the sale ({} {}): the money will not arrive; ask the customer to pay again by another means",
+                self.tsc, self.amount_minor, r.status, r.response_code, r.reason
+            )),
+            EntryState::Refused(why) => Some(format!(
+                "payment tsc {} ({} minor units) was accepted offline but the acquirer refused it ({why}): contact the acquirer",
+                self.tsc, self.amount_minor
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// What one forwarding run did.
+#[derive(Debug, Default)]
+pub struct Forwarded {
+    pub reversals_sent: usize,
+    pub delivered: Vec<(u32, PaymentResponse)>,
+    pub refused: Vec<(u32, String)>,
+    /// Why forwarding stopped before the queue was empty.
+    pub stopped: Option<SyncError>,
+    /// Entries still undelivered.
+    pub pending: u64,
+}
+
+/// An entry due for delivery, still sealed.
+struct Due {
+    tsc: u32,
+    kind: EntryKind,
+    sealed: Vec<u8>,
+    attempts: u32,
+}
+
+/// The queue, one SQLite file per terminal.
+pub struct Queue {
+    conn: Connection,
+    terminal_id: String,
+    aead: LessSafeKey,
+    card_key: ring::hmac::Key,
+    rng: SystemRandom,
+}
+
+fn i64_of(v: u64) -> Result<i64, QueueError> {
+    i64::try_from(v).map_err(|_| QueueError::Invalid(format!("{v} out of range")))
+}
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn backoff_ms(attempts: u32) -> u64 {
+    1000u64
+        .checked_shl(attempts.saturating_sub(1).min(20))
+        .unwrap_or(MAX_BACKOFF_MS)
+        .min(MAX_BACKOFF_MS)
+}
+
+impl Queue {
+    /// Opens (or creates) the queue of `terminal_id` at `path`. `key` is
+    /// [`crate::sync::Identity::queue_key`].
+    pub fn open(path: &Path, terminal_id: &str, key: &[u8; 32]) -> Result<Queue, QueueError> {
+        let conn = Connection::open(path)?;
+        // WAL with FULL: every commit is fsync'd before it returns.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS entries (
+                 tsc INTEGER PRIMARY KEY, kind TEXT NOT NULL, amount_minor INTEGER NOT NULL,
+                 card_ref TEXT NOT NULL, created_ms INTEGER NOT NULL,
+                 state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+                 next_attempt_ms INTEGER NOT NULL DEFAULT 0, sealed BLOB NOT NULL,
+                 result_json TEXT, error TEXT);
+             CREATE INDEX IF NOT EXISTS entries_pending ON entries(state, tsc);
+             CREATE TABLE IF NOT EXISTS reversals (
+                 tsc INTEGER PRIMARY KEY, reason TEXT NOT NULL, created_ms INTEGER NOT NULL);",
+        )?;
+        let owner: Option<String> = conn
+            .query_row("SELECT v FROM meta WHERE k = 'terminal_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match owner {
+            Some(t) if t != terminal_id => {
+                return Err(QueueError::Invalid(format!(
+                    "this queue belongs to terminal {t}, not {terminal_id}"
+                )))
+            }
+            Some(_) => {}
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (k, v) VALUES ('terminal_id', ?1)",
+                    [terminal_id],
+                )?;
+            }
+        }
+        let aead = LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, key)
+                .map_err(|_| QueueError::Invalid("queue key rejected".into()))?,
+        );
+        let card_key = ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            ring::digest::digest(
+                &ring::digest::SHA256,
+                &[b"softpos-card-ref/1".as_slice(), key].concat(),
+            )
+            .as_ref(),
+        );
+        Ok(Queue {
+            conn,
+            terminal_id: terminal_id.to_string(),
+            aead,
+            card_key,
+            rng: SystemRandom::new(),
+        })
+    }
+
+    /// Allocates the next transaction sequence counter, durably, so that a
+    /// crash never hands the same tsc to two payments.
+    pub fn next_tsc(&mut self) -> Result<u32, QueueError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let last: Option<String> = tx
+            .query_row("SELECT v FROM meta WHERE k = 'tsc'", [], |r| r.get(0))
+            .optional()?;
+        let last: u32 = last.and_then(|s| s.parse().ok()).unwrap_or(0);
+        let next = last
+            .checked_add(1)
+            .ok_or_else(|| QueueError::Invalid("transaction sequence counter exhausted".into()))?;
+        tx.execute(
+            "INSERT INTO meta (k, v) VALUES ('tsc', ?1) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+            [next.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(next)
+    }
+
+    /// Records that `tsc` must be reversed unless its answer arrives; call
+    /// before sending the authorization.
+    pub fn arm_reversal(&mut self, tsc: u32, reason: &str, now_ms: u64) -> Result<(), QueueError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO reversals (tsc, reason, created_ms) VALUES (?1, ?2, ?3)",
+            params![tsc, reason, i64_of(now_ms)?],
+        )?;
+        Ok(())
+    }
+
+    /// The authorization's answer arrived: no reversal is owed.
+    pub fn disarm_reversal(&mut self, tsc: u32) -> Result<(), QueueError> {
+        self.conn
+            .execute("DELETE FROM reversals WHERE tsc = ?1", [tsc])?;
+        Ok(())
+    }
+
+    /// Reversals still owed, oldest first.
+    pub fn pending_reversals(&self) -> Result<Vec<(u32, String)>, QueueError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT tsc, reason FROM reversals ORDER BY tsc")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn aad(&self, tsc: u32, kind: EntryKind) -> Vec<u8> {
+        format!(
+            "softpos-queue/1\0{}\0{tsc}\0{}",
+            self.terminal_id,
+            kind.as_str()
+        )
+        .into_bytes()
+    }
+
+    fn seal(&self, req: &PaymentRequest, kind: EntryKind) -> Result<Vec<u8>, QueueError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng
+            .fill(&mut nonce)
+            .map_err(|_| QueueError::Invalid("no system random source".into()))?;
+        let mut body = zeroize::Zeroizing::new(
+            serde_json::to_vec(req).map_err(|e| QueueError::Invalid(e.to_string()))?,
+        );
+        self.aead
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(self.aad(req.tsc, kind)),
+                &mut *body,
+            )
+            .map_err(|_| QueueError::Invalid("sealing failed".into()))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    fn open_sealed(
+        &self,
+        tsc: u32,
+        kind: EntryKind,
+        sealed: &[u8],
+    ) -> Result<PaymentRequest, QueueError> {
+        if sealed.len() < NONCE_LEN {
+            return Err(QueueError::Sealed(tsc));
+        }
+        let (nonce, ct) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| QueueError::Sealed(tsc))?;
+        let mut buf = zeroize::Zeroizing::new(ct.to_vec());
+        let plain = self
+            .aead
+            .open_in_place(nonce, Aad::from(self.aad(tsc, kind)), &mut buf)
+            .map_err(|_| QueueError::Sealed(tsc))?;
+        let req: PaymentRequest =
+            serde_json::from_slice(plain).map_err(|_| QueueError::Sealed(tsc))?;
+        if req.tsc != tsc {
+            return Err(QueueError::Sealed(tsc));
+        }
+        Ok(req)
+    }
+
+    fn card_ref(&self, req: &PaymentRequest) -> Result<String, QueueError> {
+        let icc = hex::decode(&req.icc_data)
+            .map_err(|e| QueueError::Invalid(format!("icc_data: {e}")))?;
+        let pan = kernel::tlv::find(&icc, kernel::tags::t::PAN)
+            .map_err(|e| QueueError::Invalid(format!("icc_data: {e}")))?
+            .ok_or_else(|| QueueError::Invalid("icc_data without a PAN (5A)".into()))?;
+        Ok(hex::encode(
+            ring::hmac::sign(&self.card_key, pan.value).as_ref(),
+        ))
+    }
+
+    /// Writes a payment the offline rules allow, in one fsync'd
+    /// transaction, and drops any reversal armed for its tsc (used when the
+    /// authorization could not even be sent). Returns only once the entry is
+    /// durable.
+    pub fn enqueue(
+        &mut self,
+        kind: EntryKind,
+        req: &PaymentRequest,
+        limits: &OfflineLimits,
+        now_ms: u64,
+    ) -> Result<Admission, QueueError> {
+        if req.amount_minor > limits.per_payment_minor {
+            return Ok(Admission::OverLimit(format!(
+                "amount {} is over the offline limit of {} per payment",
+                req.amount_minor, limits.per_payment_minor
+            )));
+        }
+        let card_ref = self.card_ref(req)?;
+        let sealed = self.seal(req, kind)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (count, total, oldest): (i64, i64, Option<i64>) = tx.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(amount_minor), 0), MIN(created_ms) FROM entries WHERE state = 'pending'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let per_card: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM entries WHERE state = 'pending' AND card_ref = ?1",
+            [&card_ref],
+            |r| r.get(0),
+        )?;
+        let refusal = if u64_of(count) >= limits.max_count {
+            Some(format!(
+                "{count} payments already wait to be sent (limit {})",
+                limits.max_count
+            ))
+        } else if u64_of(total).saturating_add(req.amount_minor) > limits.max_total_minor {
+            Some(format!(
+                "offline total would exceed {} minor units",
+                limits.max_total_minor
+            ))
+        } else if u64_of(per_card) >= limits.max_per_card {
+            Some(format!(
+                "this card already has {per_card} offline payments waiting (limit {})",
+                limits.max_per_card
+            ))
+        } else if oldest.is_some_and(|o| now_ms.saturating_sub(u64_of(o)) > limits.max_age_ms) {
+            Some("the oldest offline payment is too old: the terminal must sync first".into())
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            return Ok(Admission::OverLimit(why));
+        }
+        tx.execute(
+            "INSERT INTO entries (tsc, kind, amount_minor, card_ref, created_ms, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![req.tsc, kind.as_str(), i64_of(req.amount_minor)?, card_ref, i64_of(now_ms)?, sealed],
+        )?;
+        tx.execute("DELETE FROM reversals WHERE tsc = ?1", [req.tsc])?;
+        tx.commit()?;
+        Ok(Admission::Queued)
+    }
+
+    /// Every entry, oldest first.
+    pub fn entries(&self) -> Result<Vec<Entry>, QueueError> {
+        let mut st = self.conn.prepare(
+            "SELECT tsc, kind, amount_minor, created_ms, state, attempts, result_json, error FROM entries ORDER BY tsc",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, u32>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (tsc, kind, amount, created, state, attempts, result, error) = row?;
+            let state = match state.as_str() {
+                "pending" => EntryState::Pending { attempts },
+                "delivered" => EntryState::Delivered(
+                    serde_json::from_str(result.as_deref().unwrap_or(""))
+                        .map_err(|e| QueueError::Invalid(format!("stored result: {e}")))?,
+                ),
+                _ => EntryState::Refused(error.unwrap_or_default()),
+            };
+            out.push(Entry {
+                tsc,
+                kind: EntryKind::parse(&kind)?,
+                amount_minor: u64_of(amount),
+                created_ms: u64_of(created),
+                state,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Undelivered entries.
+    pub fn pending(&self) -> Result<u64, QueueError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM entries WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(u64_of(n))
+    }
+
+    /// Makes every entry pending again, as a restored backup or a lost
+    /// acknowledgement would: the acquirer must still store each once.
+    pub fn mark_all_pending(&mut self) -> Result<(), QueueError> {
+        self.conn.execute(
+            "UPDATE entries SET state = 'pending', next_attempt_ms = 0, result_json = NULL, error = NULL",
+            [],
+        )?;
+        Ok(())
+    }
+
+    /// The head of the queue: consecutive advices (up to a batch) or one
+    /// authorization, if due.
+    fn head(&self, now_ms: u64) -> Result<Vec<Due>, QueueError> {
+        let mut st = self.conn.prepare(
+            "SELECT tsc, kind, sealed, attempts, next_attempt_ms FROM entries WHERE state = 'pending' ORDER BY tsc LIMIT ?1",
+        )?;
+        let rows = st.query_map([i64_of(MAX_BATCH as u64)?], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, u32>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (tsc, kind, sealed, attempts, next) = row?;
+            let kind = EntryKind::parse(&kind)?;
+            if out.is_empty() && u64_of(next) > now_ms {
+                break; // backing off: in order, so nothing behind it goes first
+            }
+            if kind == EntryKind::Authorization && !out.is_empty() {
+                break;
+            }
+            out.push(Due {
+                tsc,
+                kind,
+                sealed,
+                attempts,
+            });
+            if kind == EntryKind::Authorization {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn record_result(&mut self, tsc: u32, resp: &PaymentResponse) -> Result<(), QueueError> {
+        let json = serde_json::to_string(resp).map_err(|e| QueueError::Invalid(e.to_string()))?;
+        self.conn.execute(
+            "UPDATE entries SET state = 'delivered', result_json = ?2 WHERE tsc = ?1",
+            params![tsc, json],
+        )?;
+        Ok(())
+    }
+
+    fn record_refusal(&mut self, tsc: u32, why: &str) -> Result<(), QueueError> {
+        self.conn.execute(
+            "UPDATE entries SET state = 'refused', error = ?2 WHERE tsc = ?1",
+            params![tsc, why],
+        )?;
+        Ok(())
+    }
+
+    fn back_off(&mut self, tscs: &[u32], attempts: u32, now_ms: u64) -> Result<(), QueueError> {
+        let attempts = attempts.saturating_add(1);
+        let next = i64_of(now_ms.saturating_add(backoff_ms(attempts)))?;
+        let tx = self.conn.transaction()?;
+        for tsc in tscs {
+            tx.execute(
+                "UPDATE entries SET attempts = ?2, next_attempt_ms = ?3 WHERE tsc = ?1",
+                params![tsc, attempts, next],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The one forwarder: owed reversals first, then entries in tsc order,
+    /// until the queue is empty, an entry is backing off, or the acquirer
+    /// cannot be reached (then the head backs off exponentially).
+    pub fn forward(&mut self, client: &mut Client, now_ms: u64) -> Result<Forwarded, QueueError> {
+        let mut report = Forwarded::default();
+        for (tsc, reason) in self.pending_reversals()? {
+            match client.reverse(tsc, &reason) {
+                // Refused: nothing to reverse there (never arrived, or not
+                // reversible); retrying cannot change that.
+                Ok(_)
+                | Err(SyncError::Refused {
+                    status: 400..=499, ..
+                }) => {
+                    self.disarm_reversal(tsc)?;
+                    report.reversals_sent = report.reversals_sent.saturating_add(1);
+                }
+                Err(e) => {
+                    report.stopped = Some(e);
+                    report.pending = self.pending()?;
+                    return Ok(report);
+                }
+            }
+        }
+        loop {
+            let head = self.head(now_ms)?;
+            let Some((kind, attempts)) = head.first().map(|d| (d.kind, d.attempts)) else {
+                break;
+            };
+            let mut reqs = Vec::with_capacity(head.len());
+            for d in &head {
+                reqs.push(self.open_sealed(d.tsc, d.kind, &d.sealed)?);
+            }
+            let tscs: Vec<u32> = reqs.iter().map(|r| r.tsc).collect();
+            let answer = match kind {
+                EntryKind::Advice => client.advices(&reqs),
+                EntryKind::Authorization => match reqs.first() {
+                    Some(r) => client.authorize(r).map(|a| vec![a]),
+                    None => break,
+                },
+            };
+            match answer {
+                Ok(results) => {
+                    for (tsc, resp) in tscs.iter().zip(results) {
+                        self.record_result(*tsc, &resp)?;
+                        report.delivered.push((*tsc, resp));
+                    }
+                }
+                Err(SyncError::Refused {
+                    status: 400..=499,
+                    code,
+                    message,
+                }) if code != "invalid_token" && code != "terminal_blocked" => {
+                    let why = format!("{code}: {message}");
+                    for tsc in &tscs {
+                        self.record_refusal(*tsc, &why)?;
+                        report.refused.push((*tsc, why.clone()));
+                    }
+                }
+                Err(e) => {
+                    self.back_off(&tscs, attempts, now_ms)?;
+                    report.stopped = Some(e);
+                    break;
+                }
+            }
+        }
+        report.pending = self.pending()?;
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff_ms(1), 1000);
+        assert_eq!(backoff_ms(2), 2000);
+        assert_eq!(backoff_ms(5), 16_000);
+        assert_eq!(backoff_ms(30), MAX_BACKOFF_MS);
+    }
+}
