@@ -45,6 +45,11 @@ impl Drop for Env {
 
 impl Env {
     fn start() -> Env {
+        Env::start_allowing(BINARY)
+    }
+
+    /// An acquirer whose attestation policy allows `binary_sha256`.
+    fn start_allowing(binary_sha256: &str) -> Env {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -56,7 +61,7 @@ impl Env {
             listen: "127.0.0.1:0".parse().unwrap(),
             admin_token: ADMIN.into(),
             policy: acquirer::Policy::default(),
-            attestation: acquirer::default_attestation_policy(vec![BINARY.into()]),
+            attestation: acquirer::default_attestation_policy(vec![binary_sha256.into()]),
             clock: acquirer::Clock::System,
         };
         let run = rt.block_on(acquirer::spawn(&config)).unwrap();
@@ -386,4 +391,171 @@ fn a_tampered_queue_entry_does_not_open() {
     // Another terminal's key cannot open or adopt this queue.
     assert!(Queue::open(&path, "TOTHER", &[7u8; 32]).is_err());
     drop(client);
+}
+
+/// Reads one HTTP/1.1 message (headers and a Content-Length body).
+fn read_http(s: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).ok()?;
+    buf.extend_from_slice(&body);
+    Some(buf)
+}
+
+/// A network that delivers authorizations to the acquirer but loses its
+/// answers, and loses every other request outright.
+fn lossy_proxy(upstream: std::net::SocketAddr) -> String {
+    use std::io::Write;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            std::thread::spawn(move || {
+                // One request per connection; then the client's connection
+                // is dropped without a word.
+                if let Some(req) = read_http(&mut c) {
+                    if req.starts_with(b"POST /v1/authorizations ") {
+                        let mut up = std::net::TcpStream::connect(upstream).unwrap();
+                        up.write_all(&req).unwrap();
+                        let _answer = read_http(&mut up);
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn a_lost_answer_is_reversed_even_across_a_restart() {
+    let env = Env::start();
+    let (mut client, mut queue) = env.terminal();
+    let tid = client.identity().terminal_id().to_string();
+    client.attest().unwrap();
+    client.set_base(&lossy_proxy(env.run.as_ref().unwrap().addr));
+    client.set_timeout(std::time::Duration::from_secs(5));
+
+    let r = charge(&mut client, &mut queue, &tap("visa-cvn18", 4_321), 4_321).unwrap();
+    assert_eq!(r.status, PayStatus::Reversed, "{r:?}");
+    let tsc = r.tsc.unwrap();
+    assert!(r.message.contains("will be reversed"), "{}", r.message);
+    // The acquirer approved it; the terminal owes a reversal, on disk.
+    assert_eq!(env.stored(&tid).len(), 1);
+    assert_eq!(
+        queue.pending_reversals().unwrap(),
+        vec![(tsc, "timeout".into())]
+    );
+    assert_eq!(
+        queue.pending().unwrap(),
+        0,
+        "a lost answer is never queued as a sale"
+    );
+
+    // Restart, then the network is back: the reversal goes first.
+    drop(queue);
+    drop(client);
+    let (mut client, mut queue) = open_terminal(&env.dir, &env.base, None, BINARY).unwrap();
+    let f = queue.forward(&mut client, now()).unwrap();
+    assert!(f.stopped.is_none(), "{:?}", f.stopped);
+    assert_eq!(f.reversals_sent, 1);
+    assert!(queue.pending_reversals().unwrap().is_empty());
+    assert!(
+        env.stored(&tid).is_empty(),
+        "reversed: no approved payment left"
+    );
+}
+
+#[test]
+fn softpos_pay_enrolls_pays_online_and_offline() {
+    let exe = env!("CARGO_BIN_EXE_softpos");
+    let sha = hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        &std::fs::read(exe).unwrap(),
+    ));
+    let env = Env::start_allowing(&sha);
+    let pay = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("pay").arg("--data-dir").arg(&env.dir).args(args);
+        if !args.contains(&"--currency") {
+            cmd.args(["--currency", "EUR"]);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    // Not enrolled and no code: a usage error that says what to do.
+    let (code, _, err) = pay(&["--amount", "100", "--acquirer", &env.base]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--activation-code"), "{err}");
+
+    let (code, out, err) = pay(&[
+        "--amount",
+        "1234",
+        "--acquirer",
+        &env.base,
+        "--activation-code",
+        &env.code,
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("APPROVED") && out.contains("476173******0119"),
+        "{out}"
+    );
+    assert!(!out.contains("4761739001010119"));
+
+    // Enrolled now; an offline approval is queued and forwarded at once.
+    let (code, out, err) = pay(&[
+        "--amount",
+        "500",
+        "--acquirer",
+        &env.base,
+        "--reader",
+        "sim:visa-offline",
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["payment"]["status"], "accepted_offline");
+    assert_eq!(
+        (v["forwarded"].clone(), v["queued"].clone()),
+        (json!(1), json!(0))
+    );
+    let tid = v["terminal_id"].as_str().unwrap();
+    assert_eq!(env.stored(tid).len(), 2);
+
+    // Acquirer unreachable and the amount over the offline limit: declined.
+    let (code, out, _) = pay(&["--amount", "6000", "--acquirer", &Env::nowhere()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("DECLINED") && out.contains("offline limit"),
+        "{out}"
+    );
+    // A currency the terminal does not take is a usage error.
+    let (code, _, err) = pay(&[
+        "--amount",
+        "1",
+        "--currency",
+        "USD",
+        "--acquirer",
+        &env.base,
+    ]);
+    assert_eq!(code, Some(2), "{err}");
 }

@@ -179,6 +179,20 @@ impl Client {
         Identity::create(dir, key, signed)
     }
 
+    /// Talks to another address from now on, keeping the token (the
+    /// acquirer moved, or a test put a faulty network in between).
+    pub fn set_base(&mut self, base: &str) {
+        self.base = base.trim_end_matches('/').to_string();
+    }
+
+    /// Longest wait for a whole exchange (15 s unless set).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(3).min(timeout))
+            .timeout(timeout)
+            .build();
+    }
+
     pub fn identity(&self) -> &Identity {
         &self.identity
     }
