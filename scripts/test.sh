@@ -36,7 +36,8 @@ SOFTPOS_PCSC_TESTS=1 cargo test -p pos --features pcsc --quiet \
   --test pcsc_transactions --test pcsc_cli -- --test-threads=1
 
 step "recorded sessions"
-cargo run --quiet --release -p pos --bin softpos -- replay tests/sessions
+# The debug build the tests already made: no second, release compile.
+cargo run --quiet -p pos --bin softpos -- replay tests/sessions
 
 step "fuzz smoke"
 bash scripts/fuzz-smoke.sh
