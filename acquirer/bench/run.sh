@@ -6,6 +6,9 @@
 #   bash acquirer/bench/run.sh [BIN_DIR] [RUNS]
 #
 # BIN_DIR holds softpos-acquirer and loadgen (default target/release).
+# ACQ_BENCH_SERVE_ARGS adds server options (e.g. --sqlite-synchronous normal).
+# Each line ends with the server's CPU time per authorization (user+system
+# over the whole run, set-up included).
 # Each acquirer run gets a fresh database, so earlier runs' cards do not
 # trip the risk rules of later ones.
 set -euo pipefail
@@ -24,7 +27,7 @@ pg() { su postgres -c "$*"; }
 serve() { # $1: database URL
     "$BIN/softpos-acquirer" serve --listen "127.0.0.1:$PORT" --database "$1" \
         --admin-token "$TOKEN" --allow-binary "$LOADGEN_BINARY" --allow-emulator \
-        >"$TMP/server.log" 2>&1 &
+        ${ACQ_BENCH_SERVE_ARGS:-} >"$TMP/server.log" 2>&1 &
     SERVER=$!
     for _ in $(seq 1 100); do
         if curl -fs "http://127.0.0.1:$PORT/v1/health" >/dev/null 2>&1; then return; fi
@@ -33,7 +36,13 @@ serve() { # $1: database URL
     echo "server did not start:" >&2; cat "$TMP/server.log" >&2; exit 1
 }
 
-stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; }
+stop() {
+    local ticks hz
+    ticks=$(awk '{print $14 + $15}' "/proc/$SERVER/stat")
+    hz=$(getconf CLK_TCK)
+    awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "    server CPU %.2f ms per authorization (incl. set-up)\n", t * 1000 / hz / 10000 }'
+    kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
+}
 
 load() { # $1: label, rest: loadgen args
     local label=$1; shift
