@@ -134,5 +134,27 @@ async fn https_serves_a_whole_payment_and_refuses_untrusting_and_plain_clients()
     let again = t.send(&p).await.unwrap();
     assert_eq!(again.status, 401, "{:?}", again.body);
     assert_eq!(again.body["code"], "replayed_request", "{:?}", again.body);
+
+    // A refused jump code spends its nonce too: its replay is a replay, and
+    // monitoring counts the jump code once.
+    let jump = json!({ "tsc": 2, "mcc": "5999", "amount_minor": 100, "currency": 978,
+        "icc_data": card.icc_data(100, 978, [5, 6, 7, 8], false).unwrap() });
+    let p = t
+        .prepare("POST", "/v1/authorizations", &jump, true)
+        .unwrap();
+    let first = t.send(&p).await.unwrap();
+    assert_eq!(first.status, 403, "{:?}", first.body);
+    assert_eq!(first.body["code"], "mcc_mismatch", "{:?}", first.body);
+    let replay = t.send(&p).await.unwrap();
+    assert_eq!(replay.body["code"], "replayed_request", "{:?}", replay.body);
+    let r = http
+        .get(format!("{base}/v1/terminals/{}/monitoring", t.terminal_id))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let mon = acquirer::sim::answer(r).await.unwrap();
+    assert_eq!(mon.body["counts"]["jump_code"], 1, "{:?}", mon.body);
+    assert_eq!(mon.body["counts"]["replay"], 2, "{:?}", mon.body);
     run.task.abort();
 }
