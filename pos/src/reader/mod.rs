@@ -27,8 +27,34 @@ pub enum TransportError {
     Reader(String),
 }
 
-/// A contactless reader with a card in (or leaving) its field.
+/// What a reader can do: shown by `softpos readers` and the app's
+/// settings, and used to tell the merchant what a reader will not accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// ISO 14443 type A and type B cards.
+    pub type_a: bool,
+    pub type_b: bool,
+    /// Extended-length APDUs (none of EMV contactless needs them).
+    pub extended_apdu: bool,
+    /// The reader reports a card's arrival and removal itself, rather
+    /// than being polled.
+    pub card_events: bool,
+}
+
+/// A contactless reader with a card in (or leaving) its field. Card
+/// arrival is each reader's `wait_for_card`; removal shows as
+/// [`TransportError::CardRemoved`] from `transceive`.
 pub trait Transport {
+    /// What this reader can do.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            type_a: true,
+            type_b: false,
+            extended_apdu: false,
+            card_events: false,
+        }
+    }
+
     /// The reader's name as a session's `reader` field records it
     /// ("sim", "pcsc:ACS ACR122U", "nfc:pn532_uart:/dev/ttyUSB0").
     fn name(&self) -> String;

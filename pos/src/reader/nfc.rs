@@ -238,6 +238,16 @@ fn card_info(t: &nfc1::Target, wanted: ModulationType) -> Option<CardInfo> {
 }
 
 impl Transport for NfcReader {
+    fn capabilities(&self) -> super::Capabilities {
+        // libnfc polls ISO 14443-A then B; presence is polled, not reported.
+        super::Capabilities {
+            type_a: true,
+            type_b: true,
+            extended_apdu: false,
+            card_events: false,
+        }
+    }
+
     fn name(&self) -> String {
         format!("nfc:{}", self.connstring)
     }

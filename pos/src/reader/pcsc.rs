@@ -384,6 +384,17 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl Transport for PcscReader {
+    fn capabilities(&self) -> super::Capabilities {
+        // pcscd reports card arrival and removal; this transport sends short
+        // APDUs only.
+        super::Capabilities {
+            type_a: true,
+            type_b: true,
+            extended_apdu: false,
+            card_events: true,
+        }
+    }
+
     fn name(&self) -> String {
         format!("pcsc:{}", self.name)
     }
