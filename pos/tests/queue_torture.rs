@@ -1,0 +1,260 @@
+//! The queue survives `kill -9` at any moment: a child process takes
+//! offline payments and forwards them while the parent kills it at random
+//! points, over and over, until 1,000 payments have been accepted. Then the
+//! queue is drained and the acquirer checked: every payment the child
+//! reported as accepted is there, and nothing is there twice.
+//!
+//! The child is this test binary run again (`torture_child`, ignored
+//! unless `SOFTPOS_TORTURE_DIR` is set), so no extra binary is needed.
+
+// Helpers outside #[test] fns are test code too; clippy.toml only covers the fns.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use pos::pay::{field_55, open_terminal};
+use pos::queue::{Admission, EntryKind, EntryState, OfflineLimits};
+use pos::sync::{now_ms, PaymentRequest};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const ADMIN: &str = "test-admin-token";
+const BINARY: &str = "5b5f0c1bd6f5cbf9e42f3a29f6f0bbf1c1b3d7a0a6b9e0e5c7d2f4a1b3c5d7e9";
+const PAYMENTS: usize = 1_000;
+const AMOUNT: u64 = 1_000;
+
+/// The child: offline payments as fast as the queue takes them, a forward
+/// every few, "accepted <tsc>" printed only once the entry is durable.
+#[test]
+#[ignore = "run by queue_survives_kill_9 as a child process"]
+fn torture_child() {
+    let Ok(dir) = std::env::var("SOFTPOS_TORTURE_DIR") else {
+        return;
+    };
+    let base = std::env::var("SOFTPOS_TORTURE_ACQUIRER").unwrap();
+    let code = std::env::var("SOFTPOS_TORTURE_CODE").unwrap();
+    let target: usize = std::env::var("SOFTPOS_TORTURE_TARGET")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (mut client, mut queue) =
+        open_terminal(Path::new(&dir), &base, Some(&code), BINARY).unwrap();
+    // One tap; every payment carries its field 55 under its own tsc (the
+    // acquirer keys on terminal + tsc, the card's data may repeat).
+    let outcome = pos::tap::tap(
+        &pos::tap::TapRequest {
+            card: "visa-offline".into(),
+            amount: AMOUNT,
+            currency: "EUR".into(),
+            keep_test_pan: false,
+        },
+        &pos::clock::Now::system(),
+    )
+    .unwrap()
+    .outcome;
+    assert_eq!(outcome.kind, kernel::OutcomeKind::Approved);
+    let icc = field_55(&outcome).unwrap();
+    let config = client.identity().config().clone();
+    let limits = OfflineLimits {
+        per_payment_minor: config.offline_limit_minor,
+        max_count: 10_000,
+        max_total_minor: u64::MAX,
+        max_per_card: 10_000,
+        max_age_ms: u64::MAX,
+    };
+    for i in 0..target {
+        let tsc = queue.next_tsc().unwrap();
+        let req = PaymentRequest {
+            tsc,
+            mcc: config.mcc.clone(),
+            amount_minor: AMOUNT,
+            currency: config.currency,
+            icc_data: icc.clone(),
+        };
+        let admitted = queue
+            .enqueue(EntryKind::Advice, &req, &limits, now_ms())
+            .unwrap();
+        assert_eq!(admitted, Admission::Queued);
+        println!("accepted {tsc}");
+        if i % 7 == 6 {
+            queue.forward(&mut client, now_ms()).unwrap();
+        }
+    }
+    queue.forward(&mut client, now_ms()).unwrap();
+}
+
+struct Acquirer {
+    _rt: tokio::runtime::Runtime,
+    run: acquirer::Running,
+    db: PathBuf,
+}
+
+impl Drop for Acquirer {
+    fn drop(&mut self) {
+        self.run.task.abort();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.db.display()));
+        }
+    }
+}
+
+fn random_u64() -> u64 {
+    u64::from_be_bytes(acquirer::util::random_bytes::<8>())
+}
+
+#[test]
+fn queue_survives_kill_9() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = std::env::temp_dir().join(format!("pos-torture-{:016x}.db", random_u64()));
+    let config = acquirer::Config {
+        database: format!("sqlite:{}", db.display()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_token: ADMIN.into(),
+        policy: acquirer::Policy::default(),
+        attestation: acquirer::default_attestation_policy(vec![BINARY.into()]),
+        clock: acquirer::Clock::System,
+    };
+    let run = rt.block_on(acquirer::spawn(&config)).unwrap();
+    let profiles = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../cardsim/profiles"));
+    let seeded = rt
+        .block_on(acquirer::demo::seed(&run.state, profiles))
+        .unwrap();
+    let base = format!("http://{}", run.addr);
+    let acq = Acquirer { _rt: rt, run, db };
+    let dir = std::env::temp_dir().join(format!("pos-torture-terminal-{:016x}", random_u64()));
+
+    let mut accepted: Vec<u32> = Vec::new();
+    let mut kills = 0u32;
+    let started = std::time::Instant::now();
+    while accepted.len() < PAYMENTS {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "no progress: {} accepted after {kills} kills",
+            accepted.len()
+        );
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "torture_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("SOFTPOS_TORTURE_DIR", &dir)
+            .env("SOFTPOS_TORTURE_ACQUIRER", &base)
+            .env("SOFTPOS_TORTURE_CODE", &seeded.activation_code)
+            .env(
+                "SOFTPOS_TORTURE_TARGET",
+                (PAYMENTS - accepted.len()).to_string(),
+            )
+            .stdout(Stdio::piped())
+            .stderr(match std::env::var_os("SOFTPOS_TORTURE_VERBOSE") {
+                Some(_) => Stdio::inherit(),
+                None => Stdio::null(),
+            })
+            .spawn()
+            .unwrap();
+        // Anywhere from start-up to well into the run.
+        std::thread::sleep(Duration::from_millis(20 + random_u64() % 600));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        let before = accepted.len();
+        accepted.extend(
+            out.lines()
+                // libtest writes "test torture_child ... " with no newline
+                // before the child's first line.
+                .filter_map(|l| l.split_once("accepted ").map(|(_, t)| t))
+                .map(|t| t.trim().parse::<u32>().unwrap()),
+        );
+        if std::env::var_os("SOFTPOS_TORTURE_VERBOSE").is_some() {
+            eprintln!(
+                "run: +{} accepted ({} in all), {kills} kills, {:?}",
+                accepted.len() - before,
+                accepted.len(),
+                started.elapsed()
+            );
+        }
+    }
+    assert!(
+        kills >= 3,
+        "the test must actually kill the terminal ({kills} kills)"
+    );
+    let unique: BTreeSet<u32> = accepted.iter().copied().collect();
+    assert_eq!(unique.len(), accepted.len(), "a tsc was handed out twice");
+
+    // Restart once more and drain.
+    let (mut client, mut queue) = open_terminal(&dir, &base, None, BINARY).unwrap();
+    for _ in 0..50 {
+        let f = queue.forward(&mut client, now_ms() + 3_600_000).unwrap();
+        if f.pending == 0 {
+            break;
+        }
+    }
+    assert_eq!(queue.pending().unwrap(), 0);
+    let entries = queue.entries().unwrap();
+    let mut delivered_ids = BTreeSet::new();
+    let mut tscs = BTreeSet::new();
+    for e in &entries {
+        match &e.state {
+            EntryState::Delivered(r) => {
+                assert!(r.approved, "{r:?}");
+                delivered_ids.insert(r.payment_id.clone());
+            }
+            other => panic!("tsc {}: {other:?}", e.tsc),
+        }
+        tscs.insert(e.tsc);
+    }
+    assert!(unique.is_subset(&tscs), "an accepted payment was lost");
+    assert_eq!(
+        delivered_ids.len(),
+        entries.len(),
+        "two entries, one payment"
+    );
+
+    // The acquirer: every queued payment once, nothing else.
+    let tid = client.identity().terminal_id().to_string();
+    let today = acquirer::util::date_of_ms(acquirer::Clock::System.now_ms());
+    let v: Value = ureq::get(&format!(
+        "{base}/v1/merchants/{}/statement?from={today}&to={today}",
+        seeded.merchant_id
+    ))
+    .set("authorization", &format!("Bearer {ADMIN}"))
+    .call()
+    .unwrap()
+    .into_json()
+    .unwrap();
+    let stored: Vec<String> = v["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["terminal_id"] == tid.as_str())
+        .map(|l| l["payment_id"].as_str().unwrap().to_string())
+        .collect();
+    let stored_set: BTreeSet<String> = stored.iter().cloned().collect();
+    assert_eq!(stored.len(), stored_set.len(), "stored twice");
+    assert_eq!(stored_set, delivered_ids, "acquirer and queue disagree");
+    eprintln!(
+        "torture: {} accepted, {} queued in all, {kills} kills, {:?}",
+        accepted.len(),
+        entries.len(),
+        started.elapsed()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(acq);
+}
