@@ -205,6 +205,10 @@ impl Queue {
                  next_attempt_ms INTEGER NOT NULL DEFAULT 0, sealed BLOB NOT NULL,
                  result_json TEXT, error TEXT);
              CREATE INDEX IF NOT EXISTS entries_pending ON entries(state, tsc);
+             -- The offline limits are checked on every enqueue: these keep
+             -- the checks to index-only reads.
+             CREATE INDEX IF NOT EXISTS entries_limits ON entries(state, amount_minor, created_ms);
+             CREATE INDEX IF NOT EXISTS entries_card ON entries(state, card_ref);
              CREATE TABLE IF NOT EXISTS reversals (
                  tsc INTEGER PRIMARY KEY, reason TEXT NOT NULL, created_ms INTEGER NOT NULL);",
         )?;
@@ -255,16 +259,17 @@ impl Queue {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let last: Option<String> = tx
-            .query_row("SELECT v FROM meta WHERE k = 'tsc'", [], |r| r.get(0))
+            .prepare_cached("SELECT v FROM meta WHERE k = 'tsc'")?
+            .query_row([], |r| r.get(0))
             .optional()?;
         let last: u32 = last.and_then(|s| s.parse().ok()).unwrap_or(0);
         let next = last
             .checked_add(1)
             .ok_or_else(|| QueueError::Invalid("transaction sequence counter exhausted".into()))?;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO meta (k, v) VALUES ('tsc', ?1) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
-            [next.to_string()],
-        )?;
+        )?
+        .execute([next.to_string()])?;
         tx.commit()?;
         Ok(next)
     }
@@ -381,16 +386,16 @@ impl Queue {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (count, total, oldest): (i64, i64, Option<i64>) = tx.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(amount_minor), 0), MIN(created_ms) FROM entries WHERE state = 'pending'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        let per_card: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM entries WHERE state = 'pending' AND card_ref = ?1",
-            [&card_ref],
-            |r| r.get(0),
-        )?;
+        let (count, total, oldest): (i64, i64, Option<i64>) = tx
+            .prepare_cached(
+                "SELECT COUNT(*), COALESCE(SUM(amount_minor), 0), MIN(created_ms) FROM entries WHERE state = 'pending'",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let per_card: i64 = tx
+            .prepare_cached(
+                "SELECT COUNT(*) FROM entries WHERE state = 'pending' AND card_ref = ?1",
+            )?
+            .query_row([&card_ref], |r| r.get(0))?;
         let refusal = if u64_of(count) >= limits.max_count {
             Some(format!(
                 "{count} payments already wait to be sent (limit {})",
@@ -414,11 +419,12 @@ impl Queue {
         if let Some(why) = refusal {
             return Ok(Admission::OverLimit(why));
         }
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO entries (tsc, kind, amount_minor, card_ref, created_ms, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![req.tsc, kind.as_str(), i64_of(req.amount_minor)?, card_ref, i64_of(now_ms)?, sealed],
-        )?;
-        tx.execute("DELETE FROM reversals WHERE tsc = ?1", [req.tsc])?;
+        )?
+        .execute(params![req.tsc, kind.as_str(), i64_of(req.amount_minor)?, card_ref, i64_of(now_ms)?, sealed])?;
+        tx.prepare_cached("DELETE FROM reversals WHERE tsc = ?1")?
+            .execute([req.tsc])?;
         tx.commit()?;
         Ok(Admission::Queued)
     }
