@@ -159,6 +159,45 @@ pub struct UiRequest {
     pub hold_ms: u32,
 }
 
+/// Book A §6.2.2 restart points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RestartPoint {
+    /// B: poll for the card again (Try Again, a phone's second tap).
+    B,
+    /// C: select the next combination of the candidate list.
+    C,
+}
+
+/// Book A §6.2 Outcome Parameter Set, beside the outcome itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct OutcomeParameters {
+    /// Where Entry Point restarts, when it does.
+    pub start: Option<RestartPoint>,
+    /// "Alternate Interface Preference": the contact chip.
+    pub prefer_contact_chip: bool,
+    /// "Field Off Request": how long to switch the field off, in ms.
+    pub field_off_ms: Option<u32>,
+    /// "Removal Timeout": how long to wait for the card to leave, in ms.
+    pub removal_timeout_ms: Option<u32>,
+}
+
+impl OutcomeParameters {
+    /// Book A's usual parameters for each outcome.
+    pub fn for_kind(kind: OutcomeKind) -> OutcomeParameters {
+        let mut p = OutcomeParameters::default();
+        match kind {
+            OutcomeKind::TryAgain => p.start = Some(RestartPoint::B),
+            OutcomeKind::SelectNext => p.start = Some(RestartPoint::C),
+            OutcomeKind::TryAnotherInterface => p.prefer_contact_chip = true,
+            OutcomeKind::Approved | OutcomeKind::Declined | OutcomeKind::OnlineRequest => {
+                p.removal_timeout_ms = Some(0)
+            }
+            OutcomeKind::EndApplication => {}
+        }
+        p
+    }
+}
+
 /// Why the transaction ended the way it did, grouped by who is at fault.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
@@ -270,6 +309,9 @@ pub struct Outcome {
     /// Book A "UI Request on Restart Present" (e.g. Try Again → present
     /// card again).
     pub ui_on_restart: Option<UiRequest>,
+    /// The rest of Book A's Outcome Parameter Set: where to restart,
+    /// which interface to prefer, and how long to keep the field off.
+    pub parameters: OutcomeParameters,
     /// Kernel ID used (2, 3, …), once a kernel was activated.
     pub kernel: Option<u8>,
     /// The selected application's AID (hex).
@@ -305,6 +347,7 @@ impl Outcome {
             ui: default_ui(kind),
             card_read: None,
             ui_on_restart: None,
+            parameters: OutcomeParameters::for_kind(kind),
             kernel: None,
             aid: None,
             application_label: None,

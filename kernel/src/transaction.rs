@@ -1124,6 +1124,9 @@ impl Transaction {
                         hold_ms: 1500,
                     };
                     o.ui_on_restart = Some(default_ui(OutcomeKind::TryAgain));
+                    // A second tap once the cardholder has acted on the phone.
+                    o.parameters.start = Some(crate::outcome::RestartPoint::B);
+                    o.parameters.field_off_ms = Some(1500);
                     Step::Done(o)
                 }
                 other => other,

@@ -33,6 +33,12 @@ fn outcomes_carry_what_the_merchant_needs() {
     let removed = tap_with("visa-removed", 1500, OnlineOnly).unwrap().outcome;
     assert!(removed.card_read.is_none());
     assert_eq!(
+        removed.parameters.start,
+        Some(kernel::outcome::RestartPoint::B)
+    );
+    let other = tap_with("visa-gpo-6984", 1500, OnlineOnly).unwrap().outcome;
+    assert!(other.parameters.prefer_contact_chip);
+    assert_eq!(
         removed.ui.message,
         kernel::outcome::Message::PresentCardAgain
     );
@@ -165,6 +171,7 @@ fn mastercard_phone_asks_to_see_phone() {
         kernel::outcome::Message::SeePhoneForInstructions
     );
     assert!(o.ui_on_restart.is_some());
+    assert_eq!(o.parameters.start, Some(kernel::outcome::RestartPoint::B));
 }
 
 /// Kernel 2 applies its own contactless transaction limit after GPO: the
