@@ -94,7 +94,19 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/advices", post(t::advices))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(run_to_completion))
         .with_state(state)
+}
+
+/// Runs each request on its own task, so that a client that hangs up (a
+/// terminal killed or out of coverage) cannot cancel a handler halfway
+/// through a database transaction: the work is finished or rolled back
+/// by the handler itself, and the terminal's retry finds it done.
+async fn run_to_completion(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    match tokio::spawn(next.run(req)).await {
+        Ok(response) => response,
+        Err(e) => axum::response::IntoResponse::into_response(ApiError::internal(e)),
+    }
 }
 
 async fn health() -> axum::Json<serde_json::Value> {

@@ -141,7 +141,7 @@ pub fn charge(
             ))
         }
     };
-    let tsc = queue.next_tsc().map_err(io)?;
+    let tsc = queue.reserve_tsc().map_err(io)?;
     let req = PaymentRequest {
         tsc,
         mcc: config.mcc.clone(),

@@ -13,14 +13,15 @@
 use pos::pay::{field_55, open_terminal};
 use pos::queue::{Admission, EntryKind, EntryState, OfflineLimits};
 use pos::sync::{now_ms, PaymentRequest};
-use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const ADMIN: &str = "test-admin-token";
+#[path = "support/acquirer.rs"]
+mod support;
+use support::LocalAcquirer;
 const BINARY: &str = "5b5f0c1bd6f5cbf9e42f3a29f6f0bbf1c1b3d7a0a6b9e0e5c7d2f4a1b3c5d7e9";
 const PAYMENTS: usize = 1_000;
 const AMOUNT: u64 = 1_000;
@@ -65,7 +66,7 @@ fn torture_child() {
         max_age_ms: u64::MAX,
     };
     for i in 0..target {
-        let tsc = queue.next_tsc().unwrap();
+        let tsc = queue.reserve_tsc().unwrap();
         let req = PaymentRequest {
             tsc,
             mcc: config.mcc.clone(),
@@ -85,48 +86,14 @@ fn torture_child() {
     queue.forward(&mut client, now_ms()).unwrap();
 }
 
-struct Acquirer {
-    _rt: tokio::runtime::Runtime,
-    run: acquirer::Running,
-    db: PathBuf,
-}
-
-impl Drop for Acquirer {
-    fn drop(&mut self) {
-        self.run.task.abort();
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.db.display()));
-        }
-    }
-}
-
 fn random_u64() -> u64 {
     u64::from_be_bytes(acquirer::util::random_bytes::<8>())
 }
 
 #[test]
 fn queue_survives_kill_9() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let db = std::env::temp_dir().join(format!("pos-torture-{:016x}.db", random_u64()));
-    let config = acquirer::Config {
-        database: format!("sqlite:{}", db.display()),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        admin_token: ADMIN.into(),
-        policy: acquirer::Policy::default(),
-        attestation: acquirer::default_attestation_policy(vec![BINARY.into()]),
-        clock: acquirer::Clock::System,
-    };
-    let run = rt.block_on(acquirer::spawn(&config)).unwrap();
-    let profiles = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../cardsim/profiles"));
-    let seeded = rt
-        .block_on(acquirer::demo::seed(&run.state, profiles))
-        .unwrap();
-    let base = format!("http://{}", run.addr);
-    let acq = Acquirer { _rt: rt, run, db };
+    let acq = LocalAcquirer::start(BINARY);
+    let base = acq.base.clone();
     let dir = std::env::temp_dir().join(format!("pos-torture-terminal-{:016x}", random_u64()));
 
     let mut accepted: Vec<u32> = Vec::new();
@@ -148,7 +115,7 @@ fn queue_survives_kill_9() {
             ])
             .env("SOFTPOS_TORTURE_DIR", &dir)
             .env("SOFTPOS_TORTURE_ACQUIRER", &base)
-            .env("SOFTPOS_TORTURE_CODE", &seeded.activation_code)
+            .env("SOFTPOS_TORTURE_CODE", &acq.code)
             .env(
                 "SOFTPOS_TORTURE_TARGET",
                 (PAYMENTS - accepted.len()).to_string(),
@@ -200,13 +167,18 @@ fn queue_survives_kill_9() {
 
     // Restart once more and drain.
     let (mut client, mut queue) = open_terminal(&dir, &base, None, BINARY).unwrap();
-    for _ in 0..50 {
-        let f = queue.forward(&mut client, now_ms() + 3_600_000).unwrap();
+    // Each round an hour later than the last, past any backoff.
+    let mut stopped = Vec::new();
+    for round in 1..=50u64 {
+        let f = queue
+            .forward(&mut client, now_ms() + round * 3_600_000)
+            .unwrap();
         if f.pending == 0 {
             break;
         }
+        stopped.extend(f.stopped.map(|e| e.to_string()));
     }
-    assert_eq!(queue.pending().unwrap(), 0);
+    assert_eq!(queue.pending().unwrap(), 0, "not drained: {stopped:?}");
     let entries = queue.entries().unwrap();
     let mut delivered_ids = BTreeSet::new();
     let mut tscs = BTreeSet::new();
@@ -229,21 +201,9 @@ fn queue_survives_kill_9() {
 
     // The acquirer: every queued payment once, nothing else.
     let tid = client.identity().terminal_id().to_string();
-    let today = acquirer::util::date_of_ms(acquirer::Clock::System.now_ms());
-    let v: Value = ureq::get(&format!(
-        "{base}/v1/merchants/{}/statement?from={today}&to={today}",
-        seeded.merchant_id
-    ))
-    .set("authorization", &format!("Bearer {ADMIN}"))
-    .call()
-    .unwrap()
-    .into_json()
-    .unwrap();
-    let stored: Vec<String> = v["lines"]
-        .as_array()
-        .unwrap()
+    let stored: Vec<String> = acq
+        .stored(&tid)
         .iter()
-        .filter(|l| l["terminal_id"] == tid.as_str())
         .map(|l| l["payment_id"].as_str().unwrap().to_string())
         .collect();
     let stored_set: BTreeSet<String> = stored.iter().cloned().collect();

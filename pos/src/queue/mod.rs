@@ -170,6 +170,52 @@ pub struct Queue {
     aead: LessSafeKey,
     card_key: ring::hmac::Key,
     rng: SystemRandom,
+    /// A tsc handed out by [`Queue::reserve_tsc`] that no commit has
+    /// recorded yet.
+    reserved: Option<u32>,
+}
+
+fn stored_tsc(conn: &Connection) -> Result<u32, QueueError> {
+    Ok(conn
+        .prepare_cached("SELECT v FROM meta WHERE k = 'tsc'")?
+        .query_row([], |r| r.get::<_, String>(0))
+        .optional()?
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0))
+}
+
+fn persist_tsc(conn: &Connection, tsc: u32) -> Result<(), QueueError> {
+    conn.prepare_cached(
+        "INSERT INTO meta (k, v) VALUES ('tsc', ?1) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+    )?
+    .execute([tsc.to_string()])?;
+    Ok(())
+}
+
+/// Inside a write transaction: records `tsc` as used. A tsc from
+/// [`Queue::reserve_tsc`] that another process has meanwhile recorded is
+/// refused, so two processes sharing a queue file cannot both send it.
+fn claim_tsc(conn: &Connection, reserved: &mut Option<u32>, tsc: u32) -> Result<(), QueueError> {
+    let stored = stored_tsc(conn)?;
+    if *reserved == Some(tsc) {
+        *reserved = None;
+        if tsc <= stored {
+            return Err(QueueError::Invalid(format!(
+                "transaction sequence counter {tsc} was taken by another process using this queue"
+            )));
+        }
+    }
+    if tsc > stored {
+        persist_tsc(conn, tsc)?;
+    }
+    Ok(())
+}
+
+fn record_result(conn: &Connection, tsc: u32, resp: &PaymentResponse) -> Result<(), QueueError> {
+    let json = serde_json::to_string(resp).map_err(|e| QueueError::Invalid(e.to_string()))?;
+    conn.prepare_cached("UPDATE entries SET state = 'delivered', result_json = ?2 WHERE tsc = ?1")?
+        .execute(params![tsc, json])?;
+    Ok(())
 }
 
 fn i64_of(v: u64) -> Result<i64, QueueError> {
@@ -249,38 +295,53 @@ impl Queue {
             aead,
             card_key,
             rng: SystemRandom::new(),
+            reserved: None,
         })
     }
 
     /// Allocates the next transaction sequence counter, durably, so that a
-    /// crash never hands the same tsc to two payments.
+    /// crash never hands the same tsc to two payments. Costs a commit; a
+    /// payment uses [`Queue::reserve_tsc`] instead.
     pub fn next_tsc(&mut self) -> Result<u32, QueueError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let last: Option<String> = tx
-            .prepare_cached("SELECT v FROM meta WHERE k = 'tsc'")?
-            .query_row([], |r| r.get(0))
-            .optional()?;
-        let last: u32 = last.and_then(|s| s.parse().ok()).unwrap_or(0);
-        let next = last
+        let next = stored_tsc(&tx)?
+            .max(self.reserved.unwrap_or(0))
             .checked_add(1)
             .ok_or_else(|| QueueError::Invalid("transaction sequence counter exhausted".into()))?;
-        tx.prepare_cached(
-            "INSERT INTO meta (k, v) VALUES ('tsc', ?1) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
-        )?
-        .execute([next.to_string()])?;
+        persist_tsc(&tx, next)?;
         tx.commit()?;
+        self.reserved = None;
+        Ok(next)
+    }
+
+    /// The next transaction sequence counter, without a commit of its own:
+    /// it becomes durable in the same transaction as the
+    /// [`Queue::arm_reversal`] or [`Queue::enqueue`] that must follow before
+    /// the tsc leaves the terminal. A tsc that never left may be handed out
+    /// again after a crash, which is harmless; one that left never is.
+    pub fn reserve_tsc(&mut self) -> Result<u32, QueueError> {
+        let next = stored_tsc(&self.conn)?
+            .max(self.reserved.unwrap_or(0))
+            .checked_add(1)
+            .ok_or_else(|| QueueError::Invalid("transaction sequence counter exhausted".into()))?;
+        self.reserved = Some(next);
         Ok(next)
     }
 
     /// Records that `tsc` must be reversed unless its answer arrives; call
     /// before sending the authorization.
     pub fn arm_reversal(&mut self, tsc: u32, reason: &str, now_ms: u64) -> Result<(), QueueError> {
-        self.conn.execute(
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.prepare_cached(
             "INSERT OR REPLACE INTO reversals (tsc, reason, created_ms) VALUES (?1, ?2, ?3)",
-            params![tsc, reason, i64_of(now_ms)?],
-        )?;
+        )?
+        .execute(params![tsc, reason, i64_of(now_ms)?])?;
+        claim_tsc(&tx, &mut self.reserved, tsc)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -416,7 +477,11 @@ impl Queue {
         } else {
             None
         };
+        // Used even when refused: the refusal is in the merchant's history
+        // under this tsc.
+        claim_tsc(&tx, &mut self.reserved, req.tsc)?;
         if let Some(why) = refusal {
+            tx.commit()?;
             return Ok(Admission::OverLimit(why));
         }
         tx.prepare_cached(
@@ -526,15 +591,6 @@ impl Queue {
         Ok(out)
     }
 
-    fn record_result(&mut self, tsc: u32, resp: &PaymentResponse) -> Result<(), QueueError> {
-        let json = serde_json::to_string(resp).map_err(|e| QueueError::Invalid(e.to_string()))?;
-        self.conn.execute(
-            "UPDATE entries SET state = 'delivered', result_json = ?2 WHERE tsc = ?1",
-            params![tsc, json],
-        )?;
-        Ok(())
-    }
-
     fn record_refusal(&mut self, tsc: u32, why: &str) -> Result<(), QueueError> {
         self.conn.execute(
             "UPDATE entries SET state = 'refused', error = ?2 WHERE tsc = ?1",
@@ -599,10 +655,14 @@ impl Queue {
             };
             match answer {
                 Ok(results) => {
-                    for (tsc, resp) in tscs.iter().zip(results) {
-                        self.record_result(*tsc, &resp)?;
-                        report.delivered.push((*tsc, resp));
+                    // One commit for the batch: a crash before it only
+                    // makes the acquirer answer the same advices again.
+                    let tx = self.conn.transaction()?;
+                    for (tsc, resp) in tscs.iter().zip(&results) {
+                        record_result(&tx, *tsc, resp)?;
                     }
+                    tx.commit()?;
+                    report.delivered.extend(tscs.iter().copied().zip(results));
                 }
                 Err(SyncError::Refused {
                     status: 400..=499,
@@ -630,6 +690,94 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn temp_queue(name: &str) -> (std::path::PathBuf, Queue) {
+        let mut nonce = [0u8; 6];
+        SystemRandom::new().fill(&mut nonce).unwrap();
+        let dir = std::env::temp_dir().join(format!("pos-queue-{name}-{}", hex::encode(nonce)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("queue.sqlite");
+        let q = Queue::open(&path, "T1", &[7u8; 32]).unwrap();
+        (path, q)
+    }
+
+    fn request(tsc: u32) -> PaymentRequest {
+        let mut icc = Vec::new();
+        kernel::tlv::encode(
+            kernel::tags::t::PAN,
+            &[0x47, 0x61, 0x73, 0x90, 0x01, 0x01, 0x00, 0x10],
+            &mut icc,
+        )
+        .unwrap();
+        PaymentRequest {
+            tsc,
+            mcc: "5411".into(),
+            amount_minor: 500,
+            currency: 978,
+            icc_data: hex::encode_upper(icc),
+        }
+    }
+
+    #[test]
+    fn reserved_tsc_becomes_durable_only_with_its_record() {
+        let (path, mut q) = temp_queue("reserve");
+        let limits = OfflineLimits::from_per_payment(1_000);
+        assert_eq!(q.reserve_tsc().unwrap(), 1);
+        // Nothing recorded it: after a restart the same number comes back,
+        // which is harmless because it never left the terminal.
+        drop(q);
+        let mut q = Queue::open(&path, "T1", &[7u8; 32]).unwrap();
+        assert_eq!(q.reserve_tsc().unwrap(), 1);
+        assert_eq!(
+            q.enqueue(EntryKind::Advice, &request(1), &limits, 0)
+                .unwrap(),
+            Admission::Queued
+        );
+        let t2 = q.reserve_tsc().unwrap();
+        assert_eq!(t2, 2);
+        q.arm_reversal(t2, "timeout", 0).unwrap();
+        q.disarm_reversal(t2).unwrap();
+        drop(q);
+        // Both uses survive a restart even though the reversal is gone.
+        let mut q = Queue::open(&path, "T1", &[7u8; 32]).unwrap();
+        assert_eq!(q.reserve_tsc().unwrap(), 3);
+        // A refused offline payment keeps its tsc too (it is in the history).
+        let over = PaymentRequest {
+            amount_minor: 5_000,
+            ..request(3)
+        };
+        assert!(matches!(
+            q.enqueue(EntryKind::Advice, &over, &limits, 0).unwrap(),
+            Admission::OverLimit(_)
+        ));
+        assert_eq!(q.next_tsc().unwrap(), 4);
+        assert_eq!(q.reserve_tsc().unwrap(), 5);
+    }
+
+    #[test]
+    fn two_processes_cannot_send_the_same_reserved_tsc() {
+        let (path, mut a) = temp_queue("two");
+        let mut b = Queue::open(&path, "T1", &[7u8; 32]).unwrap();
+        let ta = a.reserve_tsc().unwrap();
+        let tb = b.reserve_tsc().unwrap();
+        assert_eq!(ta, tb);
+        a.arm_reversal(ta, "timeout", 0).unwrap();
+        let err = b.arm_reversal(tb, "timeout", 0).unwrap_err();
+        assert!(
+            err.to_string().contains("taken by another process"),
+            "{err}"
+        );
+        let limits = OfflineLimits::from_per_payment(1_000);
+        let tb = b.reserve_tsc().unwrap();
+        assert_eq!(tb, ta + 1);
+        assert_eq!(
+            b.enqueue(EntryKind::Advice, &request(tb), &limits, 0)
+                .unwrap(),
+            Admission::Queued
+        );
+        let tc = a.reserve_tsc().unwrap();
+        assert_eq!(tc, tb + 1);
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {
