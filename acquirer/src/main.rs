@@ -125,6 +125,10 @@ async fn main() -> std::process::ExitCode {
                     s.merchant_id, s.merchant_key
                 );
                 println!("demo activation code: {}", s.activation_code);
+                println!(
+                    "acquirer key fingerprint (softpos pay --acquirer-fingerprint): {}",
+                    acquirer::util::sha256_hex(running.state.keys.public_key())
+                );
                 for (prefix, cvn, _) in &s.ranges {
                     println!("issuer range {prefix}* ({cvn})");
                 }

@@ -307,6 +307,10 @@ pub struct ActivationCode {
     pub code: String,
     pub merchant_id: String,
     pub expires_ms: i64,
+    /// SHA-256 (hex) of the acquirer's public key, for the activation
+    /// letter: the terminal enrolls only with the key it names.
+    #[serde(default)]
+    pub acquirer_key_sha256: String,
 }
 
 pub async fn create_activation_code(st: &Shared, merchant_id: &str) -> ApiResult<ActivationCode> {
@@ -333,6 +337,7 @@ pub async fn create_activation_code(st: &Shared, merchant_id: &str) -> ApiResult
         code,
         merchant_id: merchant_id.into(),
         expires_ms,
+        acquirer_key_sha256: sha256_hex(st.keys.public_key()),
     })
 }
 

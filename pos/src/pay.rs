@@ -77,6 +77,19 @@ pub fn open_terminal(
     activation_code: Option<&str>,
     binary_sha256: &str,
 ) -> Result<(Client, Queue), PosError> {
+    open_terminal_pinned(dir, acquirer, activation_code, None, binary_sha256)
+}
+
+/// [`open_terminal`], enrolling only with the acquirer whose public key has
+/// SHA-256 `fingerprint` (when given): a DNS or network attacker cannot
+/// enroll the terminal with a backend of its own.
+pub fn open_terminal_pinned(
+    dir: &Path,
+    acquirer: &str,
+    activation_code: Option<&str>,
+    fingerprint: Option<&str>,
+    binary_sha256: &str,
+) -> Result<(Client, Queue), PosError> {
     let identity = if Identity::exists(dir) {
         Identity::open(dir).map_err(io)?
     } else {
@@ -86,7 +99,7 @@ pub fn open_terminal(
                     .into(),
             )
         })?;
-        Client::enroll(acquirer, code, dir).map_err(io)?
+        Client::enroll_pinned(acquirer, code, fingerprint, dir).map_err(io)?
     };
     let key = identity.queue_key().map_err(io)?;
     let queue = Queue::open(&dir.join("queue.sqlite"), identity.terminal_id(), &key).map_err(io)?;
@@ -247,10 +260,14 @@ pub fn charge(
 pub struct PayRequest {
     pub amount: u64,
     pub currency: String,
-    /// Built-in virtual card (`sim:<profile>`).
+    /// A built-in virtual card's profile (`visa-cvn18`), or a real reader
+    /// (`nfc:<connstring>`, `pcsc:<name>`) to wait on for a card.
     pub card: String,
     pub acquirer: String,
     pub activation_code: Option<String>,
+    /// SHA-256 (hex) of the acquirer's public key, from the merchant's
+    /// activation letter: enrollment refuses any other acquirer.
+    pub acquirer_fingerprint: Option<String>,
     pub data_dir: PathBuf,
     /// SHA-256 of this app's binary, as attestation reports it.
     pub binary_sha256: String,
@@ -272,10 +289,11 @@ pub struct PayReport {
 /// Enrolls if needed, taps, charges, then lets the forwarder drain what
 /// it can.
 pub fn pay(req: &PayRequest, now: &crate::clock::Now) -> Result<PayReport, PosError> {
-    let (mut client, mut queue) = open_terminal(
+    let (mut client, mut queue) = open_terminal_pinned(
         &req.data_dir,
         &req.acquirer,
         req.activation_code.as_deref(),
+        req.acquirer_fingerprint.as_deref(),
         &req.binary_sha256,
     )?;
     let config = client.identity().config().clone();
@@ -293,15 +311,29 @@ pub fn pay(req: &PayRequest, now: &crate::clock::Now) -> Result<PayReport, PosEr
             config.max_amount_minor
         )));
     }
-    let tap = crate::tap::tap(
-        &crate::tap::TapRequest {
-            card: req.card.clone(),
-            amount: req.amount,
-            currency: req.currency.clone(),
-            keep_test_pan: false,
-        },
-        now,
-    )?;
+    let tap = if req.card.starts_with("nfc:") || req.card.starts_with("pcsc:") {
+        crate::tap::tap_live(
+            &req.card,
+            &crate::tap::LiveTapRequest {
+                amount: req.amount,
+                currency: req.currency.clone(),
+                keep_test_pan: false,
+            },
+            std::time::Duration::from_secs(30),
+            &mut |m| eprintln!("softpos: {m}"),
+            now,
+        )?
+    } else {
+        crate::tap::tap(
+            &crate::tap::TapRequest {
+                card: req.card.clone(),
+                amount: req.amount,
+                currency: req.currency.clone(),
+                keep_test_pan: false,
+            },
+            now,
+        )?
+    };
     let payment = charge(&mut client, &mut queue, &tap.outcome, req.amount)?;
     let forwarded = queue.forward(&mut client, now_ms()).map_err(io)?;
     let notices = queue

@@ -305,3 +305,93 @@ fn cvm_text(c: kernel::Cvm) -> &'static str {
         kernel::Cvm::None => "none",
     }
 }
+
+/// Waits up to `wait` for one card on a real reader (`nfc:<connstring>` or
+/// `pcsc:<name>`), then runs [`tap_on_reader`] on it. `notify` hears what
+/// the merchant should be told meanwhile ("present one card to ...").
+pub fn tap_live(
+    reader: &str,
+    req: &LiveTapRequest,
+    wait: std::time::Duration,
+    notify: &mut dyn FnMut(String),
+    now: &Now,
+) -> Result<TapResult, PosError> {
+    if let Some(connstring) = reader.strip_prefix("nfc:") {
+        return nfc_tap(connstring, req, wait, notify, now);
+    }
+    if let Some(name) = reader.strip_prefix("pcsc:") {
+        return pcsc_tap(name, req, wait, notify, now);
+    }
+    Err(PosError::Usage(format!(
+        "--reader {reader:?}: expected `sim`, `nfc:<connstring>` or `pcsc:<name>`; \
+         `softpos readers` lists them"
+    )))
+}
+
+#[cfg(feature = "nfc")]
+fn nfc_tap(
+    connstring: &str,
+    req: &LiveTapRequest,
+    wait: std::time::Duration,
+    notify: &mut dyn FnMut(String),
+    now: &Now,
+) -> Result<TapResult, PosError> {
+    use crate::reader::nfc::NfcReader;
+    let mut reader = NfcReader::open(connstring).map_err(|e| PosError::Io(e.to_string()))?;
+    notify(format!("present one card to {} ...", reader.connstring()));
+    let card = reader
+        .wait_for_card(wait)
+        .map_err(|e| PosError::Io(e.to_string()))?;
+    notify(format!("card found ({})", card.modulation));
+    tap_on_reader(&mut reader, req, now)
+}
+
+#[cfg(not(feature = "nfc"))]
+fn nfc_tap(
+    _: &str,
+    _: &LiveTapRequest,
+    _: std::time::Duration,
+    _: &mut dyn FnMut(String),
+    _: &Now,
+) -> Result<TapResult, PosError> {
+    Err(PosError::Usage(
+        "this softpos was built without libnfc: `bash scripts/nfc-deps.sh`, then \
+         `cargo build -p pos --features nfc`"
+            .into(),
+    ))
+}
+
+#[cfg(feature = "pcsc")]
+fn pcsc_tap(
+    name: &str,
+    req: &LiveTapRequest,
+    wait: std::time::Duration,
+    notify: &mut dyn FnMut(String),
+    now: &Now,
+) -> Result<TapResult, PosError> {
+    use crate::reader::pcsc::PcscReader;
+    let mut reader = PcscReader::open(name).map_err(|e| PosError::Io(e.to_string()))?;
+    notify(format!("present one card to {} ...", reader.reader_name()));
+    let atr = reader
+        .wait_for_card(wait)
+        .map_err(|e| PosError::Io(e.to_string()))?;
+    notify(format!("card found (ATR {})", hex::encode_upper(atr)));
+    let result = tap_on_reader(&mut reader, req, now);
+    reader.release();
+    result
+}
+
+#[cfg(not(feature = "pcsc"))]
+fn pcsc_tap(
+    _: &str,
+    _: &LiveTapRequest,
+    _: std::time::Duration,
+    _: &mut dyn FnMut(String),
+    _: &Now,
+) -> Result<TapResult, PosError> {
+    Err(PosError::Usage(
+        "this softpos was built without PC/SC: `apt-get install libpcsclite-dev pcscd`, then \
+         `cargo build -p pos --features pcsc`"
+            .into(),
+    ))
+}

@@ -4,6 +4,10 @@
 
 use std::process::{Command, Output};
 
+#[cfg(feature = "nfc")]
+#[path = "support/acquirer.rs"]
+mod support;
+
 fn softpos(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_softpos"))
         .args(args)
@@ -95,5 +99,46 @@ fn tap_on_an_nfc_reader_records_a_session_that_replays() {
     let o = softpos(&["replay", file.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("1 passed, 0 failed"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(feature = "nfc")]
+#[test]
+fn pay_over_an_nfc_reader_is_authorized_by_the_acquirer() {
+    use pn532::{FieldCard, Pn532Emulator};
+    let card =
+        cardsim::VirtualCard::new(&cardsim::Profile::builtin("mastercard-cvn16").unwrap()).unwrap();
+    let emu = match Pn532Emulator::start(vec![FieldCard::new(card, [0x08, 1, 2, 4])]) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("skipped: cannot open a pseudo-terminal for the PN532 emulator: {e}");
+            return;
+        }
+    };
+    let acq = support::LocalAcquirer::start(&support::sha256_file(env!("CARGO_BIN_EXE_softpos")));
+    let dir = std::env::temp_dir().join(format!("softpos-nfc-pay-{}", std::process::id()));
+    let reader = format!("nfc:{}", emu.connstring());
+    let o = softpos(&[
+        "pay",
+        "--reader",
+        &reader,
+        "--amount",
+        "2000",
+        "--currency",
+        "EUR",
+        "--acquirer",
+        &acq.base,
+        "--activation-code",
+        &acq.code,
+        "--data-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("card found"), "{t}");
+    assert!(t.contains("Result       APPROVED"), "{t}");
+    let stored = acq.stored(&support::terminal_id_in(&t));
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["amount_minor"], 2000);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,6 +4,10 @@
 //! pcscd with vpcd, `SOFTPOS_PCSC_TESTS=1`, `--test-threads=1`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[cfg(feature = "pcsc")]
+#[path = "support/acquirer.rs"]
+mod support;
+
 const SKIP: &str = "skipped: set SOFTPOS_PCSC_TESTS=1 (scripts/pcscd.sh start)";
 
 #[cfg(not(feature = "pcsc"))]
@@ -158,5 +162,46 @@ mod live {
             "{}",
             text(&o)
         );
+    }
+
+    #[test]
+    fn pay_over_pcsc_is_authorized_by_the_acquirer() {
+        let Some(_g) = enabled() else { return };
+        field_empty();
+        let acq = crate::support::LocalAcquirer::start(&crate::support::sha256_file(env!(
+            "CARGO_BIN_EXE_softpos"
+        )));
+        let served = VpcdClient::new(card("visa-cvn18"))
+            .one_tap(true)
+            .spawn(vpcd_addr())
+            .unwrap();
+        let dir = std::env::temp_dir().join(format!("softpos-pcsc-pay-{}", std::process::id()));
+        let o = softpos(&[
+            "pay",
+            "--reader",
+            "pcsc:PCD 00 00",
+            "--amount",
+            "1250",
+            "--currency",
+            "EUR",
+            "--acquirer",
+            &acq.base,
+            "--activation-code",
+            &acq.code,
+            "--data-dir",
+            &dir.to_string_lossy(),
+        ]);
+        let t = text(&o);
+        assert!(o.status.success(), "{t}");
+        assert!(t.contains("present one card to Virtual PCD 00 00"), "{t}");
+        assert!(t.contains("Result       APPROVED"), "{t}");
+        let (_, ended) = served.remove().unwrap();
+        assert_eq!(ended, Ended::TapDone);
+        field_empty();
+        // The acquirer holds it, under this terminal, once.
+        let stored = acq.stored(&crate::support::terminal_id_in(&t));
+        assert_eq!(stored.len(), 1, "{stored:?}");
+        assert_eq!(stored[0]["amount_minor"], 1250);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -9,6 +9,9 @@ use pos::queue::{Admission, EntryKind, OfflineLimits, Queue};
 use pos::sync::PaymentRequest;
 use std::time::{Duration, Instant};
 
+#[path = "support/acquirer.rs"]
+mod support;
+
 const N: usize = 2_000;
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
@@ -84,11 +87,74 @@ fn enqueue_vs_bare_insert() {
     let t0 = Instant::now();
     for _ in 0..N {
         let t = Instant::now();
-        let tsc = q.next_tsc().unwrap();
+        let tsc = q.reserve_tsc().unwrap();
         let a = q.enqueue(EntryKind::Advice, &req(tsc), &limits, 0).unwrap();
         assert_eq!(a, Admission::Queued);
         lat.push(t.elapsed());
     }
-    report("queue next_tsc + enqueue", lat, t0.elapsed());
+    report("queue reserve_tsc + enqueue", lat, t0.elapsed());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Time to drain 10,000 queued advices to a real acquirer on loopback
+/// (SQLite, `synchronous=FULL`), from one terminal.
+#[test]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+fn drain_10000_to_the_acquirer() {
+    const BINARY: &str = "5b5f0c1bd6f5cbf9e42f3a29f6f0bbf1c1b3d7a0a6b9e0e5c7d2f4a1b3c5d7e9";
+    const DRAIN: usize = 10_000;
+    let acq = support::LocalAcquirer::start(BINARY);
+    let dir = std::env::temp_dir().join(format!("pos-drain-{}", support::random_name()));
+    let (mut client, mut queue) =
+        pos::pay::open_terminal(&dir, &acq.base, Some(&acq.code), BINARY).unwrap();
+    let outcome = pos::tap::tap(
+        &pos::tap::TapRequest {
+            card: "visa-offline".into(),
+            amount: 1_000,
+            currency: "EUR".into(),
+            keep_test_pan: false,
+        },
+        &pos::clock::Now::system(),
+    )
+    .unwrap()
+    .outcome;
+    let icc = pos::pay::field_55(&outcome).unwrap();
+    let config = client.identity().config().clone();
+    let limits = OfflineLimits {
+        per_payment_minor: config.offline_limit_minor,
+        max_count: u64::MAX,
+        max_total_minor: u64::MAX,
+        max_per_card: u64::MAX,
+        max_age_ms: u64::MAX,
+    };
+    for _ in 0..DRAIN {
+        let tsc = queue.reserve_tsc().unwrap();
+        let req = PaymentRequest {
+            tsc,
+            mcc: config.mcc.clone(),
+            amount_minor: 1_000,
+            currency: config.currency,
+            icc_data: icc.clone(),
+        };
+        assert_eq!(
+            queue.enqueue(EntryKind::Advice, &req, &limits, 0).unwrap(),
+            Admission::Queued
+        );
+    }
+    let t0 = Instant::now();
+    let mut delivered = 0;
+    while queue.pending().unwrap() > 0 {
+        let f = queue.forward(&mut client, pos::sync::now_ms()).unwrap();
+        assert!(f.stopped.is_none(), "{:?}", f.stopped);
+        delivered += f.delivered.len();
+    }
+    let took = t0.elapsed();
+    assert_eq!(delivered, DRAIN);
+    eprintln!(
+        "drained {DRAIN} queued advices in {:.2} s ({:.0}/s)",
+        took.as_secs_f64(),
+        DRAIN as f64 / took.as_secs_f64()
+    );
+    assert_eq!(acq.stored(client.identity().terminal_id()).len(), DRAIN);
     let _ = std::fs::remove_dir_all(&dir);
 }

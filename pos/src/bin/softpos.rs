@@ -73,7 +73,9 @@ enum Command {
         /// ISO 4217 currency, alphabetic or numeric; must be the terminal's.
         #[arg(long)]
         currency: String,
-        /// Where the card is: `sim:<profile>` (a built-in virtual card).
+        /// Where the card is: `sim:<profile>` (a built-in virtual card),
+        /// `nfc:<connstring>` or `pcsc:<name>` (a real reader; see
+        /// `softpos readers`).
         #[arg(long, default_value = "sim:visa-cvn18", value_name = "READER")]
         reader: String,
         /// The acquirer's base URL (`http://127.0.0.1:8420`).
@@ -82,6 +84,10 @@ enum Command {
         /// One-time activation code; needed only on first use.
         #[arg(long, value_name = "CODE")]
         activation_code: Option<String>,
+        /// SHA-256 of the acquirer's key, from the activation letter: the
+        /// first use enrolls only with that acquirer.
+        #[arg(long, value_name = "HEX")]
+        acquirer_fingerprint: Option<String>,
         /// Where the terminal keeps its sealed key, configuration and queue.
         #[arg(long, value_name = "DIR")]
         data_dir: PathBuf,
@@ -159,14 +165,14 @@ fn main() -> ExitCode {
             reader,
             acquirer,
             activation_code,
+            acquirer_fingerprint,
             data_dir,
             json,
         } => run_pay(
             amount,
             currency,
             &reader,
-            acquirer,
-            activation_code,
+            (acquirer, activation_code, acquirer_fingerprint),
             data_dir,
             json,
         ),
@@ -227,60 +233,13 @@ fn live_tap(reader: &str, req: &TapRequest) -> Result<tap::TapResult, PosError> 
         currency: req.currency.clone(),
         keep_test_pan: req.keep_test_pan,
     };
-    if let Some(connstring) = reader.strip_prefix("nfc:") {
-        return nfc_tap(connstring, &live);
-    }
-    if let Some(name) = reader.strip_prefix("pcsc:") {
-        return pcsc_tap(name, &live);
-    }
-    Err(PosError::Usage(format!(
-        "--reader {reader:?}: expected `sim`, `nfc:<connstring>` or `pcsc:<name>`; \
-         `softpos readers` lists them"
-    )))
-}
-
-#[cfg(feature = "nfc")]
-fn nfc_tap(connstring: &str, live: &tap::LiveTapRequest) -> Result<tap::TapResult, PosError> {
-    use pos::reader::nfc::NfcReader;
-    let mut reader = NfcReader::open(connstring).map_err(|e| PosError::Io(e.to_string()))?;
-    eprintln!("softpos: present one card to {} ...", reader.connstring());
-    let card = reader
-        .wait_for_card(std::time::Duration::from_secs(30))
-        .map_err(|e| PosError::Io(e.to_string()))?;
-    eprintln!("softpos: card found ({})", card.modulation);
-    tap::tap_on_reader(&mut reader, live, &pos::clock::Now::system())
-}
-
-#[cfg(not(feature = "nfc"))]
-fn nfc_tap(_: &str, _: &tap::LiveTapRequest) -> Result<tap::TapResult, PosError> {
-    Err(PosError::Usage(
-        "this softpos was built without libnfc: `bash scripts/nfc-deps.sh`, then \
-         `cargo build -p pos --features nfc`"
-            .into(),
-    ))
-}
-
-#[cfg(feature = "pcsc")]
-fn pcsc_tap(name: &str, live: &tap::LiveTapRequest) -> Result<tap::TapResult, PosError> {
-    use pos::reader::pcsc::PcscReader;
-    let mut reader = PcscReader::open(name).map_err(|e| PosError::Io(e.to_string()))?;
-    eprintln!("softpos: present one card to {} ...", reader.reader_name());
-    let atr = reader
-        .wait_for_card(std::time::Duration::from_secs(30))
-        .map_err(|e| PosError::Io(e.to_string()))?;
-    eprintln!("softpos: card found (ATR {})", hex::encode_upper(atr));
-    let result = tap::tap_on_reader(&mut reader, live, &pos::clock::Now::system());
-    reader.release();
-    result
-}
-
-#[cfg(not(feature = "pcsc"))]
-fn pcsc_tap(_: &str, _: &tap::LiveTapRequest) -> Result<tap::TapResult, PosError> {
-    Err(PosError::Usage(
-        "this softpos was built without PC/SC: `apt-get install libpcsclite-dev pcscd`, then \
-         `cargo build -p pos --features pcsc`"
-            .into(),
-    ))
+    tap::tap_live(
+        reader,
+        &live,
+        std::time::Duration::from_secs(30),
+        &mut |m| eprintln!("softpos: {m}"),
+        &pos::clock::Now::system(),
+    )
 }
 
 #[cfg(feature = "pcsc")]
@@ -451,19 +410,20 @@ fn run_pay(
     amount: u64,
     currency: String,
     reader: &str,
-    acquirer: String,
-    activation_code: Option<String>,
+    (acquirer, activation_code, acquirer_fingerprint): (String, Option<String>, Option<String>),
     data_dir: PathBuf,
     json: bool,
 ) -> Result<ExitCode, PosError> {
-    let card = reader
-        .strip_prefix("sim:")
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| {
-            PosError::Usage(format!(
-                "--reader {reader}: `softpos pay` takes `sim:<profile>` for now (see `softpos cards`)"
-            ))
-        })?;
+    let card = match reader.strip_prefix("sim:") {
+        Some(profile) if !profile.is_empty() => profile,
+        _ if reader.starts_with("nfc:") || reader.starts_with("pcsc:") => reader,
+        _ => {
+            return Err(PosError::Usage(format!(
+                "--reader {reader}: expected `sim:<profile>` (see `softpos cards`), \
+                 `nfc:<connstring>` or `pcsc:<name>` (see `softpos readers`)"
+            )))
+        }
+    };
     let report = pos::pay::pay(
         &pos::pay::PayRequest {
             amount,
@@ -471,6 +431,7 @@ fn run_pay(
             card: card.to_string(),
             acquirer,
             activation_code,
+            acquirer_fingerprint,
             data_dir,
             binary_sha256: own_binary_sha256()?,
         },

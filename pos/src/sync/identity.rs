@@ -76,7 +76,7 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), SyncError> {
 }
 
 /// Checks the acquirer's signature over the exact configuration bytes.
-fn verify_config(signed: &Value) -> Result<(String, TerminalConfig), SyncError> {
+pub(super) fn verify_config(signed: &Value) -> Result<(String, TerminalConfig), SyncError> {
     let field = |k: &str| {
         signed
             .get(k)

@@ -134,6 +134,38 @@ fn exchange(req: ureq::Request, body: &[u8]) -> Result<Value, SyncError> {
         .map_err(|e| SyncError::NoAnswer(format!("answer body: {e}")))
 }
 
+/// SHA-256 (lower-case hex) of a hex-encoded public key.
+pub fn key_fingerprint(public_key_hex: &str) -> Result<String, SyncError> {
+    let pk = hex::decode(public_key_hex)
+        .map_err(|e| SyncError::Protocol(format!("acquirer public key: {e}")))?;
+    Ok(hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        &pk,
+    )))
+}
+
+fn normalise_fingerprint(f: &str) -> Result<String, SyncError> {
+    let clean: String = f
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if clean.len() != 64 || !clean.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(SyncError::Local(format!(
+            "acquirer fingerprint {f:?}: expected the 64 hex digits of a SHA-256"
+        )));
+    }
+    Ok(clean)
+}
+
+fn pin_mismatch(pin: &str, got: Option<&str>) -> SyncError {
+    SyncError::Local(format!(
+        "this acquirer's key ({}) is not the one on the activation letter ({pin}): \
+         not enrolling; check the acquirer address, or call the acquirer",
+        got.unwrap_or("none offered")
+    ))
+}
+
 fn random_hex<const N: usize>() -> Result<String, SyncError> {
     use ring::rand::{SecureRandom, SystemRandom};
     let mut b = [0u8; N];
@@ -163,6 +195,49 @@ impl Client {
         activation_code: &str,
         dir: &std::path::Path,
     ) -> Result<Identity, SyncError> {
+        Client::enroll_pinned(base, activation_code, None, dir)
+    }
+
+    /// [`Client::enroll`], but only with the acquirer whose public key has
+    /// SHA-256 `fingerprint` (hex; spaces and colons ignored). The key is
+    /// checked before the one-time code is spent, and again in the signed
+    /// configuration.
+    pub fn enroll_pinned(
+        base: &str,
+        activation_code: &str,
+        fingerprint: Option<&str>,
+        dir: &std::path::Path,
+    ) -> Result<Identity, SyncError> {
+        let pin = fingerprint.map(normalise_fingerprint).transpose()?;
+        if let Some(pin) = &pin {
+            let url = format!("{}/v1/acquirer/keys", base.trim_end_matches('/'));
+            let keys = match agent().get(&url).call() {
+                Ok(r) => r
+                    .into_json::<Value>()
+                    .map_err(|e| SyncError::NoAnswer(format!("acquirer keys: {e}")))?,
+                Err(ureq::Error::Status(status, _)) => {
+                    return Err(SyncError::Refused {
+                        status,
+                        code: "keys".into(),
+                        message: "the acquirer did not give its keys".into(),
+                    })
+                }
+                Err(ureq::Error::Transport(t)) => return Err(transport_error(&t)),
+            };
+            let offered: Vec<String> = keys
+                .get("keys")
+                .and_then(Value::as_array)
+                .map(|ks| {
+                    ks.iter()
+                        .filter_map(|k| k.get("public_key").and_then(Value::as_str))
+                        .filter_map(|k| key_fingerprint(k).ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !offered.contains(pin) {
+                return Err(pin_mismatch(pin, offered.first().map(String::as_str)));
+            }
+        }
         let key = Identity::new_key()?;
         let body = serde_json::json!({
             "activation_code": activation_code,
@@ -176,6 +251,13 @@ impl Client {
             .get("signed_config")
             .cloned()
             .ok_or_else(|| SyncError::Protocol("enroll answer without signed_config".into()))?;
+        if let Some(pin) = &pin {
+            let (_, config) = identity::verify_config(&signed)?;
+            let signer = key_fingerprint(&config.acquirer_public_key)?;
+            if &signer != pin {
+                return Err(pin_mismatch(pin, Some(&signer)));
+            }
+        }
         Identity::create(dir, key, signed)
     }
 

@@ -85,3 +85,18 @@ impl LocalAcquirer {
             .collect()
     }
 }
+
+/// SHA-256 (hex) of a file: what a binary's attestation reports.
+pub fn sha256_file(path: &str) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes))
+}
+
+/// The terminal ID in `softpos pay`'s text output.
+pub fn terminal_id_in(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("Terminal     "))
+        .unwrap()
+        .trim()
+        .to_string()
+}

@@ -1,0 +1,87 @@
+//! Enrollment pinned to the acquirer's key from the activation letter: an
+//! impostor backend (another acquirer on another address) is refused
+//! before the one-time code is spent, and the real one is accepted.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/acquirer.rs"]
+mod support;
+
+use pos::sync::Identity;
+use serde_json::Value;
+use support::{random_name, LocalAcquirer, ADMIN};
+
+const BINARY: &str = "5b5f0c1bd6f5cbf9e42f3a29f6f0bbf1c1b3d7a0a6b9e0e5c7d2f4a1b3c5d7e9";
+
+/// A fresh activation code with the fingerprint the letter would print.
+fn letter(acq: &LocalAcquirer) -> (String, String) {
+    let v: Value = ureq::post(&format!(
+        "{}/v1/merchants/{}/activation-codes",
+        acq.base, acq.merchant_id
+    ))
+    .set("authorization", &format!("Bearer {ADMIN}"))
+    .send_json(serde_json::json!({}))
+    .unwrap()
+    .into_json()
+    .unwrap();
+    (
+        v["code"].as_str().unwrap().to_string(),
+        v["acquirer_key_sha256"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn enrollment_goes_only_to_the_pinned_acquirer() {
+    let real = LocalAcquirer::start(BINARY);
+    let impostor = LocalAcquirer::start(BINARY);
+    let (code, fingerprint) = letter(&real);
+    assert_eq!(fingerprint.len(), 64);
+    let dir = std::env::temp_dir().join(format!("pos-pin-{}", random_name()));
+
+    // The impostor is refused, and learns nothing it could use: the code
+    // is not sent, so it is still good at the real acquirer.
+    let err = pos::pay::open_terminal_pinned(
+        &dir,
+        &impostor.base,
+        Some(&code),
+        Some(&fingerprint),
+        BINARY,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string()
+            .contains("not the one on the activation letter"),
+        "{err}"
+    );
+    assert!(!Identity::exists(&dir));
+
+    // Grouped and upper-case as printed on a letter.
+    let printed = fingerprint
+        .to_uppercase()
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (client, _queue) =
+        pos::pay::open_terminal_pinned(&dir, &real.base, Some(&code), Some(&printed), BINARY)
+            .unwrap();
+    assert_eq!(
+        pos::sync::key_fingerprint(&client.identity().config().acquirer_public_key).unwrap(),
+        fingerprint
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_malformed_fingerprint_is_a_clear_error() {
+    let real = LocalAcquirer::start(BINARY);
+    let (code, _) = letter(&real);
+    let dir = std::env::temp_dir().join(format!("pos-pin-{}", random_name()));
+    let err = pos::pay::open_terminal_pinned(&dir, &real.base, Some(&code), Some("12:34"), BINARY)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("64 hex digits"), "{err}");
+    assert!(!Identity::exists(&dir));
+}
