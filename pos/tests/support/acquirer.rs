@@ -35,13 +35,21 @@ impl Drop for LocalAcquirer {
 impl LocalAcquirer {
     /// An acquirer whose attestation policy allows `binary_sha256`.
     pub fn start(binary_sha256: &str) -> LocalAcquirer {
+        LocalAcquirer::start_with(binary_sha256, |_| {})
+    }
+
+    /// [`LocalAcquirer::start`] with the configuration adjusted first.
+    pub fn start_with(
+        binary_sha256: &str,
+        adjust: impl FnOnce(&mut acquirer::Config),
+    ) -> LocalAcquirer {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let db = std::env::temp_dir().join(format!("pos-acquirer-{}.db", random_name()));
-        let config = acquirer::Config {
+        let mut config = acquirer::Config {
             database: format!("sqlite:{}", db.display()),
             listen: "127.0.0.1:0".parse().unwrap(),
             admin_token: ADMIN.into(),
@@ -49,6 +57,7 @@ impl LocalAcquirer {
             attestation: acquirer::default_attestation_policy(vec![binary_sha256.into()]),
             clock: acquirer::Clock::System,
         };
+        adjust(&mut config);
         let run = rt.block_on(acquirer::spawn(&config)).unwrap();
         let profiles = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../cardsim/profiles"));
         let seeded = rt
@@ -99,4 +108,23 @@ pub fn terminal_id_in(out: &str) -> String {
         .unwrap()
         .trim()
         .to_string()
+}
+
+/// The acquirer's monitoring events of one terminal (`kind` of each).
+pub fn monitoring_kinds(acq: &LocalAcquirer, terminal_id: &str) -> Vec<String> {
+    let v: Value = ureq::get(&format!(
+        "{}/v1/terminals/{terminal_id}/monitoring",
+        acq.base
+    ))
+    .set("authorization", &format!("Bearer {ADMIN}"))
+    .call()
+    .unwrap()
+    .into_json()
+    .unwrap();
+    v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect()
 }
