@@ -17,6 +17,13 @@ use sqlx::{Any, Transaction};
 /// Defaults written into a new terminal's configuration.
 const MAX_AMOUNT_MINOR: u64 = 1_000_000;
 const OFFLINE_LIMIT_MINOR: u64 = 5_000;
+/// The rest of the offline rules the signed configuration carries: at
+/// most this many undelivered payments, this much money, this many per
+/// card, and none while the oldest undelivered one is older than a day.
+const OFFLINE_MAX_COUNT: u64 = 50;
+const OFFLINE_MAX_TOTAL_MINOR: u64 = 100_000;
+const OFFLINE_MAX_PER_CARD: u64 = 3;
+const OFFLINE_MAX_AGE_MS: u64 = 24 * 3_600_000;
 /// Largest advice batch.
 pub const MAX_ADVICES: usize = 100;
 
@@ -150,6 +157,10 @@ pub async fn enroll(
         currency: m.currency,
         max_amount_minor: MAX_AMOUNT_MINOR,
         offline_limit_minor: OFFLINE_LIMIT_MINOR,
+        offline_max_count: OFFLINE_MAX_COUNT,
+        offline_max_total_minor: OFFLINE_MAX_TOTAL_MINOR,
+        offline_max_per_card: OFFLINE_MAX_PER_CARD,
+        offline_max_age_ms: OFFLINE_MAX_AGE_MS,
         acquirer_key_id: st.keys.key_id.clone(),
         acquirer_public_key: hex::encode(st.keys.public_key()),
         issued_ms: now,

@@ -44,6 +44,18 @@ pub struct TerminalConfig {
     pub max_amount_minor: u64,
     /// Largest payment the terminal may approve offline, minor units.
     pub offline_limit_minor: u64,
+    /// Undelivered offline payments at most.
+    #[serde(default)]
+    pub offline_max_count: u64,
+    /// Undelivered offline amount at most, minor units.
+    #[serde(default)]
+    pub offline_max_total_minor: u64,
+    /// Undelivered offline payments by one card at most.
+    #[serde(default)]
+    pub offline_max_per_card: u64,
+    /// No new offline payment while the oldest undelivered one is older.
+    #[serde(default)]
+    pub offline_max_age_ms: u64,
     pub acquirer_key_id: String,
     /// Uncompressed SEC1 P-256 public key of the acquirer, hex.
     pub acquirer_public_key: String,

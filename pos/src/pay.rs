@@ -131,7 +131,7 @@ pub fn charge(
     amount_minor: u64,
 ) -> Result<PayResult, PosError> {
     let config = client.identity().config().clone();
-    let limits = OfflineLimits::from_per_payment(config.offline_limit_minor);
+    let limits = OfflineLimits::from_config(&config);
     let kind = match outcome.kind {
         OutcomeKind::OnlineRequest => EntryKind::Authorization,
         OutcomeKind::Approved => EntryKind::Advice,

@@ -71,6 +71,10 @@ fn enrollment_goes_only_to_the_pinned_acquirer() {
         pos::sync::key_fingerprint(&client.identity().config().acquirer_public_key).unwrap(),
         fingerprint
     );
+    // The merchant's offline rules arrive in the signed configuration.
+    let limits = pos::queue::OfflineLimits::from_config(client.identity().config());
+    assert_eq!(client.identity().config().offline_max_per_card, Some(3));
+    assert_eq!(limits.max_per_card, 3);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

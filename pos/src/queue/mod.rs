@@ -65,9 +65,8 @@ impl EntryKind {
     }
 }
 
-/// The merchant's offline rules. Only the per-payment limit comes from
-/// the acquirer's signed configuration today; the others are the
-/// terminal's own caps.
+/// The merchant's offline rules, as the acquirer's signed configuration
+/// sets them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OfflineLimits {
     pub per_payment_minor: u64,
@@ -82,7 +81,21 @@ pub struct OfflineLimits {
 }
 
 impl OfflineLimits {
-    /// The terminal's caps around the acquirer's per-payment limit.
+    /// The rules of a signed configuration; a rule an older configuration
+    /// lacks (or sets to 0) falls back to [`OfflineLimits::from_per_payment`].
+    pub fn from_config(config: &crate::sync::TerminalConfig) -> OfflineLimits {
+        let caps = OfflineLimits::from_per_payment(config.offline_limit_minor);
+        let or = |v: Option<u64>, cap: u64| v.filter(|v| *v > 0).unwrap_or(cap);
+        OfflineLimits {
+            per_payment_minor: config.offline_limit_minor,
+            max_count: or(config.offline_max_count, caps.max_count),
+            max_total_minor: or(config.offline_max_total_minor, caps.max_total_minor),
+            max_per_card: or(config.offline_max_per_card, caps.max_per_card),
+            max_age_ms: or(config.offline_max_age_ms, caps.max_age_ms),
+        }
+    }
+
+    /// The terminal's own caps around a per-payment limit.
     pub fn from_per_payment(per_payment_minor: u64) -> OfflineLimits {
         OfflineLimits {
             per_payment_minor,
@@ -777,6 +790,70 @@ mod tests {
         );
         let tc = a.reserve_tsc().unwrap();
         assert_eq!(tc, tb + 1);
+    }
+
+    #[test]
+    fn offline_rules_come_from_the_signed_configuration() {
+        let config = |extra: &str| -> crate::sync::TerminalConfig {
+            serde_json::from_str(&format!(
+                r#"{{"terminal_id":"T1","merchant_id":"M1","merchant_name":"Shop","mcc":"5411",
+                "currency":978,"max_amount_minor":100000,"offline_limit_minor":2000,
+                "acquirer_public_key":"04"{extra}}}"#
+            ))
+            .unwrap()
+        };
+        let set = OfflineLimits::from_config(&config(
+            r#","offline_max_count":2,"offline_max_total_minor":3000,"offline_max_per_card":1,"offline_max_age_ms":60000"#,
+        ));
+        assert_eq!(
+            set,
+            OfflineLimits {
+                per_payment_minor: 2000,
+                max_count: 2,
+                max_total_minor: 3000,
+                max_per_card: 1,
+                max_age_ms: 60_000
+            }
+        );
+        // An older configuration without the rules: the terminal's caps.
+        assert_eq!(
+            OfflineLimits::from_config(&config("")),
+            OfflineLimits::from_per_payment(2000)
+        );
+
+        // And the queue applies them: the third payment is over the count.
+        let (_, mut q) = temp_queue("rules");
+        let r = |tsc, pan_last: u8| {
+            let mut icc = Vec::new();
+            kernel::tlv::encode(
+                kernel::tags::t::PAN,
+                &[0x47, 0x61, 0x73, 0x90, 0x01, 0x01, 0x00, pan_last],
+                &mut icc,
+            )
+            .unwrap();
+            PaymentRequest {
+                icc_data: hex::encode_upper(icc),
+                ..request(tsc)
+            }
+        };
+        assert_eq!(
+            q.enqueue(EntryKind::Advice, &r(1, 0x10), &set, 0).unwrap(),
+            Admission::Queued
+        );
+        let same_card = q.enqueue(EntryKind::Advice, &r(2, 0x10), &set, 0).unwrap();
+        assert!(
+            matches!(same_card, Admission::OverLimit(ref w) if w.contains("this card")),
+            "{same_card:?}"
+        );
+        assert_eq!(
+            q.enqueue(EntryKind::Advice, &r(3, 0x28), &set, 0).unwrap(),
+            Admission::Queued
+        );
+        let over = q.enqueue(EntryKind::Advice, &r(4, 0x36), &set, 0).unwrap();
+        assert!(
+            matches!(over, Admission::OverLimit(ref w) if w.contains("already wait")),
+            "{over:?}"
+        );
     }
 
     #[test]

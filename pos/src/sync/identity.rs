@@ -32,6 +32,17 @@ pub struct TerminalConfig {
     pub max_amount_minor: u64,
     /// Largest single payment that may be accepted offline.
     pub offline_limit_minor: u64,
+    /// The rest of the merchant's offline rules; absent from
+    /// configurations signed before they existed (then the terminal's own
+    /// caps apply, see [`crate::queue::OfflineLimits::from_config`]).
+    #[serde(default)]
+    pub offline_max_count: Option<u64>,
+    #[serde(default)]
+    pub offline_max_total_minor: Option<u64>,
+    #[serde(default)]
+    pub offline_max_per_card: Option<u64>,
+    #[serde(default)]
+    pub offline_max_age_ms: Option<u64>,
     pub acquirer_public_key: String,
 }
 
