@@ -118,7 +118,10 @@ fn updates_in_place_and_never_stores_a_clear_pan() {
     };
     assert_eq!(h.record(&done).unwrap(), qid);
     let q = h.by_id(qid).unwrap().unwrap();
-    assert_eq!((q.status, q.payer()), (Status::Approved, "Alipay".to_string()));
+    assert_eq!(
+        (q.status, q.payer()),
+        (Status::Approved, "Alipay".to_string())
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -126,10 +129,14 @@ fn updates_in_place_and_never_stores_a_clear_pan() {
 fn search_by_date_status_kind_amount_and_last4() {
     let dir = temp_dir();
     let mut h = History::open_in(&dir).unwrap();
-    h.record(&card(1, Status::Approved, 1_000, "476173******0119", 0)).unwrap();
-    h.record(&card(2, Status::Declined, 2_000, "476173******0119", 0)).unwrap();
-    h.record(&card(3, Status::Approved, 3_000, "541333******0434", 1)).unwrap();
-    h.record(&card(4, Status::Reversed, 4_000, "541333******0434", 2)).unwrap();
+    h.record(&card(1, Status::Approved, 1_000, "476173******0119", 0))
+        .unwrap();
+    h.record(&card(2, Status::Declined, 2_000, "476173******0119", 0))
+        .unwrap();
+    h.record(&card(3, Status::Approved, 3_000, "541333******0434", 1))
+        .unwrap();
+    h.record(&card(4, Status::Reversed, 4_000, "541333******0434", 2))
+        .unwrap();
     let refund = NewRecord {
         kind: Kind::Refund,
         original_payment_id: Some("pay_3".into()),
@@ -142,10 +149,17 @@ fn search_by_date_status_kind_amount_and_last4() {
     };
     h.record(&refund).unwrap();
     let tscs = |f: Filter| -> Vec<u32> {
-        h.search(&f).unwrap().iter().map(|r| r.tsc.unwrap()).collect()
+        h.search(&f)
+            .unwrap()
+            .iter()
+            .map(|r| r.tsc.unwrap())
+            .collect()
     };
     assert_eq!(
-        tscs(Filter { from: Some("2026-11-24".into()), ..Filter::default() }),
+        tscs(Filter {
+            from: Some("2026-11-24".into()),
+            ..Filter::default()
+        }),
         vec![3, 5, 4]
     );
     assert_eq!(
@@ -156,8 +170,20 @@ fn search_by_date_status_kind_amount_and_last4() {
         }),
         vec![3, 5]
     );
-    assert_eq!(tscs(Filter { status: Some(Status::Approved), ..Filter::default() }), vec![1, 3, 5]);
-    assert_eq!(tscs(Filter { kind: Some(Kind::Refund), ..Filter::default() }), vec![5]);
+    assert_eq!(
+        tscs(Filter {
+            status: Some(Status::Approved),
+            ..Filter::default()
+        }),
+        vec![1, 3, 5]
+    );
+    assert_eq!(
+        tscs(Filter {
+            kind: Some(Kind::Refund),
+            ..Filter::default()
+        }),
+        vec![5]
+    );
     assert_eq!(
         tscs(Filter {
             min_amount_minor: Some(2_000),
@@ -166,16 +192,39 @@ fn search_by_date_status_kind_amount_and_last4() {
         }),
         vec![2, 3]
     );
-    assert_eq!(tscs(Filter { last4: Some("0119".into()), ..Filter::default() }), vec![1, 2]);
-    assert!(tscs(Filter { last4: Some("9999".into()), ..Filter::default() }).is_empty());
-    assert!(h.search(&Filter { last4: Some("11".into()), ..Filter::default() }).is_err());
-    assert!(h.search(&Filter { from: Some("24.11.2026".into()), ..Filter::default() }).is_err());
+    assert_eq!(
+        tscs(Filter {
+            last4: Some("0119".into()),
+            ..Filter::default()
+        }),
+        vec![1, 2]
+    );
+    assert!(tscs(Filter {
+        last4: Some("9999".into()),
+        ..Filter::default()
+    })
+    .is_empty());
+    assert!(h
+        .search(&Filter {
+            last4: Some("11".into()),
+            ..Filter::default()
+        })
+        .is_err());
+    assert!(h
+        .search(&Filter {
+            from: Some("24.11.2026".into()),
+            ..Filter::default()
+        })
+        .is_err());
     assert_eq!(h.by_tsc(3).unwrap().unwrap().refunded_minor, 500);
 
     // Totals: approved purchases minus refunds; declines and reversals
     // are counted but not settled.
     let t = h.totals("2026-11-24").unwrap();
-    assert_eq!((t.settled_count, t.gross_minor, t.fees_minor, t.net_minor), (2, 2_500, 45, 2_455));
+    assert_eq!(
+        (t.settled_count, t.gross_minor, t.fees_minor, t.net_minor),
+        (2, 2_500, 45, 2_455)
+    );
     let t = h.totals("2026-11-23").unwrap();
     assert_eq!((t.settled_count, t.gross_minor), (1, 1_000));
     assert_eq!(t.groups.len(), 2, "{:?}", t.groups);

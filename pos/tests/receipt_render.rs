@@ -91,11 +91,20 @@ fn offline_and_cancelled_payments_say_what_is_known() {
     let mut rec = approved();
     rec.status = Status::AcceptedOffline;
     rec.channel = "offline".into();
-    (rec.fee_minor, rec.net_minor, rec.settlement_date, rec.payment_id) = (None, None, None, None);
+    (
+        rec.fee_minor,
+        rec.net_minor,
+        rec.settlement_date,
+        rec.payment_id,
+    ) = (None, None, None, None);
     let r = Receipt::build(&rec, &config("Demo Grocery", "5411"));
     assert!(r.figures_expected);
     assert_eq!((r.fee.as_str(), r.net.as_str()), ("EUR 0.19", "EUR 12.15"));
-    assert!(r.settlement_date.starts_with("2026-11-24"), "{}", r.settlement_date);
+    assert!(
+        r.settlement_date.starts_with("2026-11-24"),
+        "{}",
+        r.settlement_date
+    );
     assert!(r.to_text(42).contains("Fee (expected)"));
 
     let mut voided = approved();
@@ -110,7 +119,10 @@ fn offline_and_cancelled_payments_say_what_is_known() {
     refund.original_payment_id = Some("pay_original".into());
     (refund.fee_minor, refund.net_minor) = (Some(0), Some(-1_234));
     let r = Receipt::build(&refund, &config("Demo Grocery", "5411"));
-    assert_eq!((r.title.as_str(), r.amount.as_str()), ("REFUND", "-EUR 12.34"));
+    assert_eq!(
+        (r.title.as_str(), r.amount.as_str()),
+        ("REFUND", "-EUR 12.34")
+    );
     assert!(r.to_text(32).contains("pay_original"));
 }
 
@@ -136,14 +148,26 @@ fn text_fits_each_printer_width() {
             "******************3000",
             "2026-11-24",
         ] {
-            assert!(flat.contains(needle), "{width} columns lack {needle:?}:\n{t}");
+            assert!(
+                flat.contains(needle),
+                "{width} columns lack {needle:?}:\n{t}"
+            );
         }
     }
     // Golden layout of the 42-column body lines.
     let t = r.to_text(42);
-    assert!(t.contains("\nSALE                             EUR 12.34\n"), "{t}");
-    assert!(t.contains("\nFee rate                            1.50 %\n"), "{t}");
-    assert!(t.contains("\nSettles to          ******************3000\n"), "{t}");
+    assert!(
+        t.contains("\nSALE                             EUR 12.34\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("\nFee rate                            1.50 %\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("\nSettles to          ******************3000\n"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -152,15 +176,24 @@ fn escpos_initialises_prints_and_cuts() {
     assert!(b.starts_with(&[0x1B, b'@']), "ESC @ first");
     assert!(b.ends_with(&[0x1D, b'V', 66, 0]), "a cut last");
     let has = |needle: &[u8]| b.windows(needle.len()).any(|w| w == needle);
-    assert!(has(&[0x1B, b'a', 1]) && has(&[0x1B, b'a', 0]), "centre, then left");
-    assert!(has(&[0x1B, b'E', 1]) && has(&[0x1B, b'E', 0]), "bold on and off");
+    assert!(
+        has(&[0x1B, b'a', 1]) && has(&[0x1B, b'a', 0]),
+        "centre, then left"
+    );
+    assert!(
+        has(&[0x1B, b'E', 1]) && has(&[0x1B, b'E', 0]),
+        "bold on and off"
+    );
     assert!(has(b"Demo Grocery") && has(b"476173******0119") && has(b"EUR 12.34"));
     // Windows-1252: an e acute is one byte, a CJK name is question marks.
     let cafe = Receipt::build(&approved(), &config("Café Zürich", "5812")).to_escpos(42);
     assert!(cafe.windows(5).any(|w| w == b"Caf\xE9 "));
     let cjk = Receipt::build(&approved(), &config("北京超市", "5411")).to_escpos(42);
     assert!(cjk.windows(4).any(|w| w == b"????"));
-    assert!(cjk.iter().all(|&x| x != 0xE5), "no raw UTF-8 reaches the printer");
+    assert!(
+        cjk.iter().all(|&x| x != 0xE5),
+        "no raw UTF-8 reaches the printer"
+    );
 }
 
 #[test]
@@ -212,7 +245,9 @@ fn check_pdf(pdf: &[u8]) -> Result<String, String> {
         let off: usize = entry[..10].parse().map_err(|_| "bad offset")?;
         let expect = format!("{n} 0 obj\n");
         if pdf.get(off..off + expect.len()) != Some(expect.as_bytes()) {
-            return Err(format!("xref entry {n} ({off}) does not point at its object"));
+            return Err(format!(
+                "xref entry {n} ({off}) does not point at its object"
+            ));
         }
     }
     let s = text.find("/Length ").ok_or("no stream")?;
@@ -222,7 +257,9 @@ fn check_pdf(pdf: &[u8]) -> Result<String, String> {
         .and_then(|n| n.parse().ok())
         .ok_or("bad /Length")?;
     let start = text[s..].find("stream\n").ok_or("no stream keyword")? + s + 7;
-    let body = text.get(start..start + len).ok_or("stream shorter than /Length")?;
+    let body = text
+        .get(start..start + len)
+        .ok_or("stream shorter than /Length")?;
     if !text[start + len..].starts_with("endstream") {
         return Err("/Length does not end at endstream".into());
     }
@@ -233,7 +270,10 @@ fn check_pdf(pdf: &[u8]) -> Result<String, String> {
 fn pdf_parses_and_holds_the_text() {
     let pdf = receipt().to_pdf();
     let content = check_pdf(&pdf).unwrap();
-    assert!(content.contains("/F2 9 Tf 14 236 Td (               Demo Grocery) Tj"), "{content}");
+    assert!(
+        content.contains("/F2 9 Tf 14 236 Td (               Demo Grocery) Tj"),
+        "{content}"
+    );
     for needle in [
         "Grocery Stores and Supermarkets",
         "476173******0119",
@@ -246,7 +286,10 @@ fn pdf_parses_and_holds_the_text() {
     }
     assert_eq!(
         content.matches(" Tj ET\n").count(),
-        receipt().to_text(pos::receipt::pdf::COLUMNS).lines().count()
+        receipt()
+            .to_text(pos::receipt::pdf::COLUMNS)
+            .lines()
+            .count()
     );
     assert!(String::from_utf8_lossy(&pdf).contains("/BaseFont /Courier /Encoding /WinAnsiEncoding"));
 

@@ -1,6 +1,8 @@
 //! An acquirer serving HTTP on a local port from a temporary SQLite
 //! database, seeded as `--demo` seeds it, and a terminal directory beside
-//! it: what the receipt and history tests run against.
+//! it: what the receipt and history tests run against. Each test file uses
+//! part of it.
+#![allow(dead_code)]
 
 use pos::pay::open_terminal;
 use pos::queue::Queue;
