@@ -690,7 +690,7 @@ impl NewRecord {
         } else {
             format!("{} ({}): {}", resp.status, resp.response_code, resp.reason)
         };
-        self.figures = Some(resp.figures.clone());
+        self.figures = Some(Figures::clone(&resp.figures));
     }
 }
 

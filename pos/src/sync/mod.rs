@@ -81,9 +81,10 @@ pub struct PaymentResponse {
     #[serde(default)]
     pub masked_pan: String,
     /// The acquirer's figures for this payment (absent from an older
-    /// acquirer's answers: then 0 and empty).
+    /// acquirer's answers: then 0 and empty). Boxed: queue entries hold
+    /// answers, and most of an answer is rarely read.
     #[serde(flatten, default)]
-    pub figures: Figures,
+    pub figures: Box<Figures>,
 }
 
 /// The acquirer's own numbers for one payment, as its settlement counts
