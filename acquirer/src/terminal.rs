@@ -62,7 +62,10 @@ fn receipt_figures(
 
 /// See [`receipt_figures`]; carried in every payment answer so that the
 /// terminal's receipt and history show the acquirer's numbers, not its own.
+/// Defaulted field by field: answers stored before these figures existed
+/// are replayed for repeated requests and must still parse.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
 pub struct ReceiptFigures {
     pub fee_bps: i64,
     /// 0 unless the payment counts toward settlement (approved).
