@@ -62,12 +62,12 @@ pub async fn attest(
         ApiError::forbidden(code, message)
     };
     let Some(row) = row else {
-        drop(tx);
+        tx.rollback().await?;
         return Err(refuse("unknown_nonce", "evidence answers no challenge this acquirer issued to this terminal; request a new challenge".into()).await);
     };
     let mut nonce = [0u8; 32];
     if hex::decode_to_slice(&se.evidence.nonce, &mut nonce).is_err() {
-        drop(tx);
+        tx.rollback().await?;
         return Err(refuse(
             "unknown_nonce",
             "evidence nonce is not 32 bytes of hex".into(),
@@ -99,7 +99,7 @@ pub async fn attest(
     let verdict = match st.verifier.verify(se, &state, &challenge, used, now_u) {
         Ok(v) => v,
         Err(f) => {
-            drop(tx);
+            tx.rollback().await?;
             return Err(refuse(f.code.as_str(), f.message).await);
         }
     };
@@ -127,7 +127,7 @@ pub async fn attest(
         .await?
     };
     if spent.rows_affected() != 1 || advanced.rows_affected() != 1 {
-        drop(tx);
+        tx.rollback().await?;
         return Err(refuse(
             "nonce_reused",
             "this challenge or counter was already used; request a new challenge".into(),

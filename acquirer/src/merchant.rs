@@ -54,6 +54,9 @@ pub struct Merchant {
     pub risk_threshold: i64,
 }
 
+/// Days from a business date to its settlement date.
+pub const SETTLEMENT_DELAY_DAYS: u32 = 1;
+
 pub fn valid_mcc(mcc: &str) -> bool {
     mcc.len() == 4 && mcc.bytes().all(|b| b.is_ascii_digit())
 }
@@ -464,9 +467,9 @@ pub async fn acknowledge_change(
         now,
     )
     .await?;
-    if mcc.is_some() {
-        crate::terminal::resign_configs(&st, &mut tx, &id, now).await?;
-    }
+    // Both are in the signed configuration (the MCC binds payments, the fee
+    // is printed on receipts): either change re-signs it.
+    crate::terminal::resign_configs(&st, &mut tx, &id, now).await?;
     tx.commit().await?;
     // After the commit: a payment that reads the store from here on must
     // see the new terms and the re-signed configurations.
@@ -560,7 +563,7 @@ fn settlement_from_row(r: &AnyRow) -> ApiResult<Settlement> {
 
 /// Signed effect of a payment line on the merchant: purchases add, refunds
 /// subtract; the fee is charged on purchases only.
-fn line_amounts(kind: &str, amount: i64, fee_bps: i64) -> (i64, i64, i64) {
+pub fn line_amounts(kind: &str, amount: i64, fee_bps: i64) -> (i64, i64, i64) {
     if kind == "refund" {
         (-amount, 0, -amount)
     } else {
@@ -611,7 +614,7 @@ pub async fn settle(
         settlement_id: sid.clone(),
         merchant_id: id.clone(),
         business_date: req.business_date.clone(),
-        settlement_date: format_day(day + 1),
+        settlement_date: format_day(day + i64::from(SETTLEMENT_DELAY_DAYS)),
         payment_count: i64::try_from(rows.len()).unwrap_or(i64::MAX),
         gross_minor: gross,
         fees_minor: fees,
@@ -723,7 +726,7 @@ pub async fn statement(
         let sdate: Option<String> = col(r, "settlement_date")?;
         let sid: Option<String> = col(r, "settlement_id")?;
         let expected = parse_day(&bdate)
-            .map(|d| format_day(d + 1))
+            .map(|d| format_day(d + i64::from(SETTLEMENT_DELAY_DAYS)))
             .unwrap_or_default();
         lines.push(StatementLine {
             payment_id: col(r, "id")?,

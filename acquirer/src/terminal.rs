@@ -26,6 +26,65 @@ const OFFLINE_MAX_PER_CARD: u64 = 3;
 const OFFLINE_MAX_AGE_MS: u64 = 24 * 3_600_000;
 /// Largest advice batch.
 pub const MAX_ADVICES: usize = 100;
+/// The acquirer's name as receipts print it.
+pub const ACQUIRER_NAME: &str = "SoftPOS Demo Acquirer";
+
+/// Copies the merchant's current receipt terms (fee schedule, masked
+/// settlement account, settlement delay) into a configuration.
+fn set_receipt_terms(config: &mut TerminalConfig, m: &crate::merchant::Merchant) {
+    config.acquirer_name = ACQUIRER_NAME.into();
+    config.fee_bps = u32::try_from(m.fee_bps).unwrap_or(0);
+    config.fee_fixed_minor = 0;
+    config.settlement_account_masked = crate::merchant::mask_account(&m.settlement_account);
+    config.settlement_delay_days = crate::merchant::SETTLEMENT_DELAY_DAYS;
+}
+
+/// The acquirer's own figures for one payment line, as the settlement and
+/// the statement will compute them: fee rate, fee, signed net, business
+/// date and expected settlement date.
+fn receipt_figures(
+    kind: &str,
+    counted: bool,
+    amount_minor: i64,
+    fee_bps: i64,
+    now_ms: i64,
+) -> ReceiptFigures {
+    let (fee, net) = if counted {
+        let (_, f, n) = crate::merchant::line_amounts(kind, amount_minor, fee_bps);
+        (f, n)
+    } else {
+        (0, 0)
+    };
+    let day = now_ms.div_euclid(86_400_000);
+    ReceiptFigures {
+        fee_bps,
+        fee_minor: fee,
+        net_minor: net,
+        business_date: crate::util::format_day(day),
+        settlement_date: crate::util::format_day(
+            day + i64::from(crate::merchant::SETTLEMENT_DELAY_DAYS),
+        ),
+    }
+}
+
+/// See [`receipt_figures`]; carried in every payment answer so that the
+/// terminal's receipt and history show the acquirer's numbers, not its own.
+/// Defaulted field by field: answers stored before these figures existed
+/// are replayed for repeated requests and must still parse.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct ReceiptFigures {
+    pub fee_bps: i64,
+    /// 0 unless the payment counts toward settlement (approved).
+    pub fee_minor: i64,
+    /// What the merchant receives for it: amount minus fee for a purchase,
+    /// minus the amount for a refund, 0 when it does not count.
+    pub net_minor: i64,
+    /// `YYYY-MM-DD` (UTC): the day whose settlement includes it.
+    pub business_date: String,
+    /// `YYYY-MM-DD`: when that settlement is expected to be paid.
+    pub settlement_date: String,
+}
 
 pub async fn acquirer_keys(State(st): State<Shared>) -> Json<serde_json::Value> {
     Json(
@@ -58,8 +117,8 @@ fn sign_config(st: &Shared, config: &TerminalConfig) -> ApiResult<SignedConfig> 
     })
 }
 
-/// Re-signs every configuration of a merchant after an acknowledged MCC
-/// change, inside the change's transaction.
+/// Re-signs every configuration of a merchant after an acknowledged MCC or
+/// fee change, inside the change's transaction.
 pub async fn resign_configs(
     st: &Shared,
     tx: &mut Transaction<'_, Any>,
@@ -77,6 +136,7 @@ pub async fn resign_configs(
         let old: String = col(&r, "config_json")?;
         let mut config: TerminalConfig = serde_json::from_str(&old).map_err(ApiError::internal)?;
         config.mcc = m.mcc.clone();
+        set_receipt_terms(&mut config, &m);
         config.issued_ms = now;
         let signed = sign_config(st, &config)?;
         sqlx::query("UPDATE terminals SET config_json = $1, config_sig_hex = $2 WHERE id = $3")
@@ -149,7 +209,7 @@ pub async fn enroll(
     let merchant_id: String = col(&row, "merchant_id")?;
     let m = load_merchant(&mut *tx, &merchant_id).await?;
     let terminal_id = format!("T{}", hex::encode_upper(crate::util::random_bytes::<6>()));
-    let config = TerminalConfig {
+    let mut config = TerminalConfig {
         terminal_id: terminal_id.clone(),
         merchant_id: m.id.clone(),
         merchant_name: m.name.clone(),
@@ -164,7 +224,9 @@ pub async fn enroll(
         acquirer_key_id: st.keys.key_id.clone(),
         acquirer_public_key: hex::encode(st.keys.public_key()),
         issued_ms: now,
+        ..TerminalConfig::default()
     };
+    set_receipt_terms(&mut config, &m);
     let signed = sign_config(&st, &config)?;
     sqlx::query(
         "INSERT INTO terminals (id, merchant_id, public_key_hex, key_kind, config_json, config_sig_hex, blocked, block_reason, created_ms) \
@@ -187,9 +249,12 @@ pub async fn enroll(
     }))
 }
 
+/// Signed but not attested: attestation evidence must name the current
+/// configuration, so a terminal whose configuration was re-signed (an MCC
+/// or fee change) could otherwise never fetch the one it needs to attest.
 pub async fn terminal_config(
     State(st): State<Shared>,
-    req: Attested<serde_json::Value>,
+    req: trust::Signed<serde_json::Value>,
 ) -> ApiResult<Json<SignedConfig>> {
     let _ = &req.body;
     sign_config(&st, &req.terminal.config).map(Json)
@@ -343,6 +408,9 @@ pub struct PaymentResponse {
     pub risk_score: u32,
     #[serde(default)]
     pub risk_rules: Vec<String>,
+    /// The acquirer's fee, net and dates for this payment.
+    #[serde(flatten, default)]
+    pub figures: ReceiptFigures,
 }
 
 /// Refuses a payment whose MCC is not the terminal's: the jump code check.
@@ -425,7 +493,7 @@ async fn process_purchase(
     let mut tx = st.store.begin().await?;
     if let Some(n) = nonce {
         if !n.spend_in(st, &mut tx).await? {
-            drop(tx);
+            tx.rollback().await?;
             return Err(n.replayed(st).await);
         }
     }
@@ -469,6 +537,7 @@ async fn process_purchase(
         masked_pan: pan_ref.masked.as_str().into(),
         risk_score: risk.score,
         risk_rules: risk.hits.iter().map(|h| h.rule.to_string()).collect(),
+        figures: receipt_figures("purchase", decision.approved, amount, m.fee_bps, now),
     };
     let ins = sqlx::query(
         "INSERT INTO payments (id, terminal_id, merchant_id, tsc, kind, channel, status, amount_minor, currency, mcc, fee_bps, history_seq, \
@@ -504,7 +573,7 @@ async fn process_purchase(
         Err(e) if is_unique_violation(&e) => {
             // A repeat (or a concurrent duplicate that won): undo ours,
             // answer with theirs. The rollback took our nonce with it.
-            drop(tx);
+            tx.rollback().await?;
             if let Some(n) = nonce {
                 n.spend(st).await?;
             }
@@ -604,7 +673,8 @@ async fn cancel_payment(
     key: PaymentKey<'_>,
     new_status: &str,
 ) -> ApiResult<serde_json::Value> {
-    const SELECT: &str = "SELECT id, status, channel, amount_minor, pan_token, settlement_id \
+    const SELECT: &str =
+        "SELECT id, status, channel, amount_minor, pan_token, settlement_id, fee_bps \
          FROM payments WHERE terminal_id = $1 AND kind = 'purchase' AND ";
     let mut tx = st.store.begin().await?;
     let row: Option<AnyRow> = match key {
@@ -657,7 +727,22 @@ async fn cancel_payment(
         .await?;
     issuer::credit(&mut tx, &token, amount).await?;
     tx.commit().await?;
-    Ok(serde_json::json!({ "payment_id": id, "status": new_status, "reversed": true }))
+    // Cancelled: it no longer counts toward any settlement.
+    let figures = receipt_figures(
+        "purchase",
+        false,
+        amount,
+        col(&r, "fee_bps")?,
+        st.clock.now_ms(),
+    );
+    let mut answer =
+        serde_json::json!({ "payment_id": id, "status": new_status, "reversed": true });
+    if let (Some(a), Ok(serde_json::Value::Object(f))) =
+        (answer.as_object_mut(), serde_json::to_value(&figures))
+    {
+        a.extend(f);
+    }
+    Ok(answer)
 }
 
 pub async fn reverse(
@@ -758,6 +843,7 @@ pub async fn refund(
         masked_pan: masked.clone(),
         risk_score: 0,
         risk_rules: Vec::new(),
+        figures: receipt_figures("refund", true, amount, m.fee_bps, now),
     };
     issuer::credit(&mut tx, &token, amount).await?;
     let ins = sqlx::query(
@@ -789,7 +875,7 @@ pub async fn refund(
             Ok(Json(resp))
         }
         Err(e) if is_unique_violation(&e) => {
-            drop(tx);
+            tx.rollback().await?;
             stored_response(&st, &t.id, "refund", b.tsc)
                 .await?
                 .map(Json)

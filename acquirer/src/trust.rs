@@ -32,7 +32,7 @@ pub struct Terminal {
 
 /// The configuration the acquirer signs for a terminal. Its JSON encoding
 /// (fields in this order) is what the signature covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TerminalConfig {
     pub terminal_id: String,
     pub merchant_id: String,
@@ -60,6 +60,23 @@ pub struct TerminalConfig {
     /// Uncompressed SEC1 P-256 public key of the acquirer, hex.
     pub acquirer_public_key: String,
     pub issued_ms: i64,
+    /// What a receipt prints (issue 5): who acquires, the merchant's fee
+    /// schedule as it stands, where and when the money goes. Defaulted so a
+    /// configuration signed before these fields existed still parses.
+    #[serde(default)]
+    pub acquirer_name: String,
+    /// Fee rate in basis points (150 = 1.50 %) on each approved purchase.
+    #[serde(default)]
+    pub fee_bps: u32,
+    /// Fixed fee per approved purchase, minor units (none today: 0).
+    #[serde(default)]
+    pub fee_fixed_minor: u64,
+    /// The settlement account with all but its last four characters masked.
+    #[serde(default)]
+    pub settlement_account_masked: String,
+    /// Days from a payment's business date to its settlement date.
+    #[serde(default)]
+    pub settlement_delay_days: u32,
 }
 
 /// SHA-256 (hex) of the exact configuration JSON the acquirer signed: what

@@ -810,10 +810,29 @@ async fn fee_and_mcc_change_only_with_acknowledgement() {
             .await
             .unwrap();
         assert_eq!(cfg.body["config"]["mcc"], "5812", "{:?}", cfg.body);
+        // What receipts print is re-signed with it.
+        assert_eq!(cfg.body["config"]["fee_bps"], 120, "{:?}", cfg.body);
+        assert_eq!(cfg.body["config"]["acquirer_name"], "SoftPOS Demo Acquirer");
+        assert_eq!(
+            cfg.body["config"]["settlement_account_masked"],
+            "******************3000"
+        );
+        assert_eq!(cfg.body["config"]["settlement_delay_days"], 1);
         let mut req = purchase(&mut card, 3, 10_000, false);
         req["mcc"] = json!("5812");
         let a = t.call("POST", "/v1/authorizations", &req).await.unwrap();
         assert_eq!(a.body["approved"], true, "{:?}", a.body);
+        // The answer carries the acquirer's own figures, as the statement
+        // below computes them.
+        assert_eq!(
+            (
+                a.body["fee_bps"].clone(),
+                a.body["fee_minor"].clone(),
+                a.body["net_minor"].clone()
+            ),
+            (json!(120), json!(120), json!(9_880))
+        );
+        assert_eq!(a.body["business_date"], today());
         let st = env
             .get(
                 &mkey,

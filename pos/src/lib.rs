@@ -9,11 +9,13 @@
 
 pub mod card;
 pub mod clock;
+pub mod history;
 pub mod pay;
 pub mod qa;
 pub mod qr;
 pub mod queue;
 pub mod reader;
+pub mod receipt;
 pub mod sync;
 pub mod tap;
 

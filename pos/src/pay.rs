@@ -284,6 +284,8 @@ pub struct PayReport {
     pub queued: u64,
     /// Payments the merchant must hear about (declined after the sale).
     pub notices: Vec<String>,
+    /// The payment's receipt, as the history holds it after this run.
+    pub receipt: Option<crate::receipt::Receipt>,
 }
 
 /// Enrolls if needed, taps, charges, then lets the forwarder drain what
@@ -335,18 +337,42 @@ pub fn pay(req: &PayRequest, now: &crate::clock::Now) -> Result<PayReport, PosEr
         )?
     };
     let payment = charge(&mut client, &mut queue, &tap.outcome, req.amount)?;
+    // After the payment's own durable step: a history that cannot be
+    // written is told to the merchant, it does not undo the payment.
+    let mut notices: Vec<String> = Vec::new();
+    let mut history = crate::history::History::open_in(&req.data_dir)
+        .map_err(|e| notices.push(format!("history not written: {e}")))
+        .ok();
+    let history_id = history.as_mut().and_then(|h| {
+        crate::history::record_charge(h, &payment, req.amount, config.currency, now_ms())
+            .map_err(|e| notices.push(format!("history not written: {e}")))
+            .ok()
+            .flatten()
+    });
     let forwarded = queue.forward(&mut client, now_ms()).map_err(io)?;
-    let notices = queue
-        .entries()
-        .map_err(io)?
-        .iter()
-        .filter_map(crate::queue::Entry::merchant_notice)
-        .collect();
+    let receipt = history.as_mut().and_then(|h| {
+        if let Err(e) = h.reconcile(&queue, now_ms()) {
+            notices.push(format!("history not updated: {e}"));
+        }
+        let rec = h.by_id(history_id?).ok().flatten()?;
+        Some(crate::receipt::Receipt::build(
+            &rec,
+            client.identity().config(),
+        ))
+    });
+    notices.extend(
+        queue
+            .entries()
+            .map_err(io)?
+            .iter()
+            .filter_map(crate::queue::Entry::merchant_notice),
+    );
     Ok(PayReport {
         payment,
         terminal_id: client.identity().terminal_id().to_string(),
         forwarded: forwarded.delivered.len(),
         queued: forwarded.pending,
         notices,
+        receipt,
     })
 }

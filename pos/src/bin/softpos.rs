@@ -95,6 +95,86 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the payments in the terminal's history.
+    History {
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// First business date, YYYY-MM-DD (UTC).
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Last business date, YYYY-MM-DD (UTC).
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// approved, declined, accepted_offline, reversed, voided, refused.
+        #[arg(long)]
+        status: Option<String>,
+        /// purchase, refund, qr.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Smallest amount, minor units.
+        #[arg(long, value_name = "MINOR")]
+        min_amount: Option<u64>,
+        /// Largest amount, minor units.
+        #[arg(long, value_name = "MINOR")]
+        max_amount: Option<u64>,
+        /// Last four digits of the card.
+        #[arg(long)]
+        last4: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the receipt of the payment recorded under a TSC.
+    Receipt {
+        tsc: u32,
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReceiptFormat,
+        /// Columns for text and ESC/POS (32, 42 or 48).
+        #[arg(long, default_value_t = 42)]
+        width: usize,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Refund an approved payment (all that is left of it, or --amount).
+    Refund {
+        /// The TSC of the payment to refund.
+        #[arg(long)]
+        tsc: u32,
+        /// Minor units; what is left of the payment if absent.
+        #[arg(long)]
+        amount: Option<u64>,
+        #[arg(long, value_name = "URL")]
+        acquirer: String,
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Void an approved payment that is not settled yet.
+    Void {
+        #[arg(long)]
+        tsc: u32,
+        #[arg(long, value_name = "URL")]
+        acquirer: String,
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Count and sum one business day's payments: what the acquirer's
+    /// settlement for that day should hold.
+    Totals {
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// YYYY-MM-DD (UTC); today if absent.
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// QR payments: build, check and scan EMVCo and wallet codes.
     Qr {
         #[command(subcommand)]
@@ -119,6 +199,14 @@ enum SessionCommand {
         #[arg(short = 'o', long = "output", value_name = "OUT")]
         output: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReceiptFormat {
+    Text,
+    Escpos,
+    Html,
+    Pdf,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -159,6 +247,51 @@ fn main() -> ExitCode {
         } => run_trace(&file, json),
         Command::Cards => run_cards(),
         Command::Qr { command } => pos::qr::cli::run(command),
+        Command::History {
+            data_dir,
+            from,
+            to,
+            status,
+            kind,
+            min_amount,
+            max_amount,
+            last4,
+            json,
+        } => run_history(
+            &data_dir,
+            from,
+            to,
+            status.as_deref(),
+            kind.as_deref(),
+            (min_amount, max_amount),
+            last4,
+            json,
+        ),
+        Command::Receipt {
+            tsc,
+            data_dir,
+            format,
+            width,
+            out,
+        } => run_receipt(&data_dir, tsc, format, width, out.as_deref()),
+        Command::Refund {
+            tsc,
+            amount,
+            acquirer,
+            data_dir,
+            json,
+        } => run_adjust(&data_dir, &acquirer, tsc, Some(amount), json),
+        Command::Void {
+            tsc,
+            acquirer,
+            data_dir,
+            json,
+        } => run_adjust(&data_dir, &acquirer, tsc, None, json),
+        Command::Totals {
+            data_dir,
+            date,
+            json,
+        } => run_totals(&data_dir, date.as_deref(), json),
         Command::Pay {
             amount,
             currency,
@@ -469,9 +602,175 @@ fn run_pay(
         for n in &report.notices {
             let _ = writeln!(out, "NOTICE       {n}");
         }
+        if let Some(r) = &report.receipt {
+            let _ = writeln!(out);
+            let _ = write!(out, "{}", r.to_text(42));
+        }
     }
     Ok(match report.payment.status {
         pos::pay::PayStatus::Approved | pos::pay::PayStatus::AcceptedOffline => ExitCode::SUCCESS,
         _ => ExitCode::from(1),
     })
+}
+
+fn json_out(v: &impl serde::Serialize) -> Result<(), PosError> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| PosError::Io(e.to_string()))?;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_history(
+    dir: &std::path::Path,
+    from: Option<String>,
+    to: Option<String>,
+    status: Option<&str>,
+    kind: Option<&str>,
+    (min_amount, max_amount): (Option<u64>, Option<u64>),
+    last4: Option<String>,
+    json: bool,
+) -> Result<ExitCode, PosError> {
+    use pos::history::Filter;
+    let parse = |e: pos::history::HistoryError| PosError::Usage(e.to_string());
+    let filter = Filter {
+        from,
+        to,
+        status: status.map(str::parse).transpose().map_err(parse)?,
+        kind: kind.map(str::parse).transpose().map_err(parse)?,
+        min_amount_minor: min_amount,
+        max_amount_minor: max_amount,
+        last4,
+    };
+    let records = pos::history::ops::search(dir, &filter)?;
+    if json {
+        json_out(&records)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{:>6}  {:<10}  {:<8}  {:<16}  {:>16}  {:<19}  {:>12}",
+        "TSC", "DATE", "KIND", "STATUS", "AMOUNT", "CARD", "NET"
+    );
+    for r in &records {
+        let net = match r.net_minor {
+            Some(n) if r.counts_toward_settlement() => pos::receipt::format_amount(n, r.currency),
+            _ => "-".into(),
+        };
+        let tsc = r.tsc.map_or_else(|| "-".to_string(), |t| t.to_string());
+        let amount = pos::receipt::format_amount(
+            i64::try_from(r.amount_minor).unwrap_or(i64::MAX),
+            r.currency,
+        );
+        let _ = writeln!(
+            out,
+            "{tsc:>6}  {:<10}  {:<8}  {:<16}  {amount:>16}  {:<19}  {net:>12}",
+            r.business_date,
+            r.kind.as_str(),
+            r.status.as_str(),
+            r.payer()
+        );
+    }
+    let _ = writeln!(out, "{} payment(s)", records.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_receipt(
+    dir: &std::path::Path,
+    tsc: u32,
+    format: ReceiptFormat,
+    width: usize,
+    out_file: Option<&std::path::Path>,
+) -> Result<ExitCode, PosError> {
+    if !(20..=120).contains(&width) {
+        return Err(PosError::Usage(
+            "--width must be 20 to 120 (usually 32, 42 or 48)".into(),
+        ));
+    }
+    let r = pos::history::ops::receipt(dir, tsc)?;
+    let bytes = match format {
+        ReceiptFormat::Text => r.to_text(width).into_bytes(),
+        ReceiptFormat::Escpos => r.to_escpos(width),
+        ReceiptFormat::Html => r.to_html().into_bytes(),
+        ReceiptFormat::Pdf => r.to_pdf(),
+    };
+    match out_file {
+        Some(p) => {
+            std::fs::write(p, &bytes).map_err(|e| PosError::Io(format!("{}: {e}", p.display())))?
+        }
+        None => {
+            let _ = std::io::stdout().lock().write_all(&bytes);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `refund` when `amount` is `Some` (its inner `None`: all that is left),
+/// else `void`.
+fn run_adjust(
+    dir: &std::path::Path,
+    acquirer: &str,
+    tsc: u32,
+    amount: Option<Option<u64>>,
+    json: bool,
+) -> Result<ExitCode, PosError> {
+    let (mut client, mut queue) =
+        pos::pay::open_terminal(dir, acquirer, None, &own_binary_sha256()?)?;
+    let mut history =
+        pos::history::History::open_in(dir).map_err(|e| PosError::Io(e.to_string()))?;
+    history
+        .reconcile(&queue, pos::sync::now_ms())
+        .map_err(|e| PosError::Io(e.to_string()))?;
+    let done = match amount {
+        Some(amount) => {
+            pos::history::ops::refund(&mut client, &mut queue, &mut history, tsc, amount)?
+        }
+        None => pos::history::ops::void(&mut client, &mut history, tsc)?,
+    };
+    if json {
+        json_out(&done)?;
+    } else {
+        let _ = write!(std::io::stdout().lock(), "{}", done.receipt.to_text(42));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_totals(dir: &std::path::Path, date: Option<&str>, json: bool) -> Result<ExitCode, PosError> {
+    let t = pos::history::ops::totals(dir, date)?;
+    if json {
+        json_out(&t)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cur = t.currency.unwrap_or(0);
+    let fmt = |m: i64| pos::receipt::format_amount(m, cur);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Business date {} (UTC)", t.date);
+    let _ = writeln!(
+        out,
+        "{:<10} {:<18} {:>6} {:>18}",
+        "KIND", "STATUS", "COUNT", "AMOUNT"
+    );
+    for g in &t.groups {
+        let _ = writeln!(
+            out,
+            "{:<10} {:<18} {:>6} {:>18}",
+            g.kind,
+            g.status,
+            g.count,
+            fmt(i64::try_from(g.amount_minor).unwrap_or(i64::MAX))
+        );
+    }
+    let _ = writeln!(out, "For settlement: {} payment(s)", t.settled_count);
+    let _ = writeln!(out, "  Gross  {:>18}", fmt(t.gross_minor));
+    let _ = writeln!(out, "  Fees   {:>18}", fmt(t.fees_minor));
+    let _ = writeln!(out, "  Net    {:>18}", fmt(t.net_minor));
+    if t.pending_count > 0 {
+        let _ = writeln!(
+            out,
+            "Waiting offline (not in any settlement yet): {} payment(s), {}",
+            t.pending_count,
+            fmt(i64::try_from(t.pending_minor).unwrap_or(i64::MAX))
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -44,6 +44,22 @@ pub struct TerminalConfig {
     #[serde(default)]
     pub offline_max_age_ms: Option<u64>,
     pub acquirer_public_key: String,
+    /// What receipts print; absent from configurations signed before
+    /// receipts existed (then empty or 0).
+    #[serde(default)]
+    pub acquirer_name: String,
+    /// The merchant's fee rate in basis points (150 = 1.50 %).
+    #[serde(default)]
+    pub fee_bps: u32,
+    /// Fixed fee per approved purchase, minor units.
+    #[serde(default)]
+    pub fee_fixed_minor: u64,
+    /// The settlement account, all but the last four characters masked.
+    #[serde(default)]
+    pub settlement_account_masked: String,
+    /// Days from a payment's business date to its settlement.
+    #[serde(default)]
+    pub settlement_delay_days: u32,
 }
 
 /// An enrolled terminal. Not `Clone`: one key, one owner.
@@ -176,6 +192,28 @@ impl Identity {
             config,
             config_json,
         })
+    }
+
+    /// Replaces the stored configuration with a newer one the acquirer
+    /// signed (after an MCC or fee change). It must verify and name the
+    /// same terminal; the old one stays on disk if anything fails.
+    pub(super) fn replace_config(&mut self, signed_config: Value) -> Result<(), SyncError> {
+        let (config_json, config) = verify_config(&signed_config)?;
+        if config.terminal_id != self.config.terminal_id
+            || config.acquirer_public_key != self.config.acquirer_public_key
+        {
+            return Err(SyncError::Protocol(
+                "the new configuration names another terminal or acquirer key".into(),
+            ));
+        }
+        let stored = serde_json::json!({ "signed_config": signed_config });
+        write_durably(
+            &self.dir.join(CONFIG_FILE),
+            &serde_json::to_vec_pretty(&stored).map_err(|e| local("terminal.json", e))?,
+        )?;
+        self.config = config;
+        self.config_json = config_json;
+        Ok(())
     }
 
     pub fn terminal_id(&self) -> &str {

@@ -80,6 +80,48 @@ pub struct PaymentResponse {
     pub issuer_authentication_data: Option<String>,
     #[serde(default)]
     pub masked_pan: String,
+    /// The acquirer's figures for this payment (absent from an older
+    /// acquirer's answers: then 0 and empty). Boxed: queue entries hold
+    /// answers, and most of an answer is rarely read.
+    #[serde(flatten, default)]
+    pub figures: Box<Figures>,
+}
+
+/// The acquirer's own numbers for one payment, as its settlement counts
+/// them: what receipts and daily totals print.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Figures {
+    /// Fee rate, basis points.
+    #[serde(default)]
+    pub fee_bps: i64,
+    /// 0 unless the payment counts toward settlement (approved).
+    #[serde(default)]
+    pub fee_minor: i64,
+    /// What the merchant receives for it (negative for a refund).
+    #[serde(default)]
+    pub net_minor: i64,
+    /// `YYYY-MM-DD` (UTC): the acquirer's business date.
+    #[serde(default)]
+    pub business_date: String,
+    /// `YYYY-MM-DD`: expected settlement date.
+    #[serde(default)]
+    pub settlement_date: String,
+}
+
+/// The acquirer's answer to a void (or reversal).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelResponse {
+    #[serde(default)]
+    pub payment_id: String,
+    /// `voided`, `reversed`, `not_found`, or the payment's status when it
+    /// could not be cancelled.
+    pub status: String,
+    /// Whether no money moves for the payment any more.
+    pub reversed: bool,
+    #[serde(default)]
+    pub message: String,
+    #[serde(flatten, default)]
+    pub figures: Figures,
 }
 
 /// A signed, attested session with one acquirer.
@@ -89,6 +131,8 @@ pub struct Client {
     identity: Identity,
     token: Option<String>,
     binary_sha256: String,
+    /// Guards the one configuration refresh inside [`Client::attest`].
+    refreshed_for_attest: bool,
 }
 
 /// Milliseconds since 1970 by the system clock.
@@ -185,6 +229,7 @@ impl Client {
             identity,
             token: None,
             binary_sha256: binary_sha256.to_string(),
+            refreshed_for_attest: false,
         }
     }
 
@@ -343,7 +388,20 @@ impl Client {
         )
         .map_err(|e| SyncError::Local(e.to_string()))?;
         let body = serde_json::to_vec(&se).map_err(|e| SyncError::Local(e.to_string()))?;
-        let v = self.send("POST", "/v1/attest", &body, false)?;
+        let v = match self.send("POST", "/v1/attest", &body, false) {
+            // The acquirer re-signed our configuration (an MCC or fee
+            // change): fetch it, then attest once more naming it.
+            Err(SyncError::Refused { code, .. })
+                if code == "config_mismatch" && !self.refreshed_for_attest =>
+            {
+                self.refreshed_for_attest = true;
+                let changed = self.refresh_config();
+                let again = changed.and_then(|_| self.attest());
+                self.refreshed_for_attest = false;
+                return again;
+            }
+            other => other?,
+        };
         let token = v
             .get("token")
             .and_then(Value::as_str)
@@ -383,6 +441,46 @@ impl Client {
             "/v1/reversals",
             &serde_json::json!({ "tsc": tsc, "reason": reason }),
         )
+    }
+
+    /// Fetches the configuration the acquirer signs for this terminal now
+    /// and stores it if it differs; `true` when it changed. Signed but not
+    /// attested: attestation itself needs the current configuration.
+    pub fn refresh_config(&mut self) -> Result<bool, SyncError> {
+        let v = self.send("GET", "/v1/terminal/config", b"{}", false)?;
+        let new_json = v.get("config_json").and_then(Value::as_str).unwrap_or("");
+        if new_json == self.identity.config_json() {
+            return Ok(false);
+        }
+        self.identity.replace_config(v)?;
+        Ok(true)
+    }
+
+    /// Refunds `amount_minor` of the approved payment `original_payment_id`
+    /// under the refund's own `tsc` (its idempotency key).
+    pub fn refund(
+        &mut self,
+        tsc: u32,
+        original_payment_id: &str,
+        amount_minor: u64,
+    ) -> Result<PaymentResponse, SyncError> {
+        let v = self.call(
+            "POST",
+            "/v1/refunds",
+            &serde_json::json!({ "tsc": tsc, "original_payment_id": original_payment_id,
+                "amount_minor": amount_minor }),
+        )?;
+        serde_json::from_value(v).map_err(|e| SyncError::Protocol(format!("refund: {e}")))
+    }
+
+    /// Voids an approved, unsettled payment; idempotent.
+    pub fn void(&mut self, payment_id: &str) -> Result<CancelResponse, SyncError> {
+        let v = self.call(
+            "POST",
+            "/v1/voids",
+            &serde_json::json!({ "payment_id": payment_id }),
+        )?;
+        serde_json::from_value(v).map_err(|e| SyncError::Protocol(format!("void: {e}")))
     }
 
     /// Offline advices (1 to 100), answered in order.

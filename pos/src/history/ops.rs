@@ -1,0 +1,164 @@
+//! The merchant's use cases over the history, behind `softpos history`,
+//! `receipt`, `refund`, `void` and `totals` (and, later, the app's
+//! commands): plain functions over the terminal's data directory.
+
+use super::{record_refund, record_void, Filter, History, Kind, Record, Status, Totals};
+use crate::queue::Queue;
+use crate::receipt::Receipt;
+use crate::sync::{now_ms, Client, Identity, SyncError};
+use crate::PosError;
+use serde::Serialize;
+use std::path::Path;
+
+fn io(e: impl std::fmt::Display) -> PosError {
+    PosError::Io(e.to_string())
+}
+
+fn usage(e: super::HistoryError) -> PosError {
+    match e {
+        super::HistoryError::Invalid(m) => PosError::Usage(m),
+        other => PosError::Io(other.to_string()),
+    }
+}
+
+/// The enrolled terminal's identity, queue and history in `dir`, with the
+/// history caught up on what the forwarder delivered. No network.
+pub fn open_local(dir: &Path) -> Result<(Identity, Queue, History), PosError> {
+    if !Identity::exists(dir) {
+        return Err(PosError::Usage(format!(
+            "{}: no enrolled terminal here (take a payment with `softpos pay` first)",
+            dir.display()
+        )));
+    }
+    let identity = Identity::open(dir).map_err(io)?;
+    let key = identity.queue_key().map_err(io)?;
+    let queue = Queue::open(&dir.join("queue.sqlite"), identity.terminal_id(), &key).map_err(io)?;
+    let mut history = History::open_in(dir).map_err(io)?;
+    history.reconcile(&queue, now_ms()).map_err(io)?;
+    Ok((identity, queue, history))
+}
+
+/// Payments in `dir`'s history matching `filter`.
+pub fn search(dir: &Path, filter: &Filter) -> Result<Vec<Record>, PosError> {
+    let (_, _, history) = open_local(dir)?;
+    history.search(filter).map_err(usage)
+}
+
+/// The receipt of the payment recorded under `tsc`.
+pub fn receipt(dir: &Path, tsc: u32) -> Result<Receipt, PosError> {
+    let (identity, _, history) = open_local(dir)?;
+    let rec = history
+        .by_tsc(tsc)
+        .map_err(io)?
+        .ok_or_else(|| PosError::Usage(format!("no payment with tsc {tsc} in the history")))?;
+    Ok(Receipt::build(&rec, identity.config()))
+}
+
+/// The totals of one business date (`YYYY-MM-DD`, UTC; today if `None`).
+pub fn totals(dir: &Path, date: Option<&str>) -> Result<Totals, PosError> {
+    let (_, _, history) = open_local(dir)?;
+    let today = super::date_of_ms(now_ms());
+    history.totals(date.unwrap_or(&today)).map_err(usage)
+}
+
+/// What a refund or void did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Adjustment {
+    /// The refund's own record, or the voided payment's.
+    pub record: Record,
+    pub receipt: Receipt,
+}
+
+/// The approved payment under `tsc` that a refund or void may name.
+fn approved_original(history: &History, tsc: u32) -> Result<(Record, String), PosError> {
+    let rec = history
+        .by_tsc(tsc)
+        .map_err(io)?
+        .ok_or_else(|| PosError::Usage(format!("no payment with tsc {tsc} in the history")))?;
+    if rec.kind == Kind::Refund {
+        return Err(PosError::Usage(format!("tsc {tsc} is itself a refund")));
+    }
+    if rec.status != Status::Approved {
+        return Err(PosError::Usage(format!(
+            "tsc {tsc} is {}: only an approved payment can be refunded or voided",
+            rec.status.as_str()
+        )));
+    }
+    let id = rec
+        .payment_id
+        .clone()
+        .ok_or_else(|| PosError::Usage(format!("tsc {tsc} has no acquirer payment ID yet")))?;
+    Ok((rec, id))
+}
+
+/// Calls `f` again while the acquirer may have acted but did not answer:
+/// refunds and voids are idempotent under the same key, so a retry cannot
+/// move money twice, while giving up could leave the merchant unsure.
+fn with_retries<T>(mut f: impl FnMut() -> Result<T, SyncError>) -> Result<T, SyncError> {
+    let mut last = None;
+    for _ in 0..3 {
+        match f() {
+            Err(SyncError::NoAnswer(why)) => last = Some(SyncError::NoAnswer(why)),
+            other => return other,
+        }
+    }
+    Err(last.unwrap_or_else(|| SyncError::NoAnswer("no answer".into())))
+}
+
+fn refused(e: SyncError) -> PosError {
+    match e {
+        SyncError::Refused { code, message, .. } => {
+            PosError::Usage(format!("the acquirer refused ({code}): {message}"))
+        }
+        other => PosError::Io(other.to_string()),
+    }
+}
+
+/// Refunds `amount_minor` (what is left of it if `None`) of the approved
+/// payment under `tsc`, under a new tsc of its own, and records it.
+pub fn refund(
+    client: &mut Client,
+    queue: &mut Queue,
+    history: &mut History,
+    tsc: u32,
+    amount_minor: Option<u64>,
+) -> Result<Adjustment, PosError> {
+    let (original, payment_id) = approved_original(history, tsc)?;
+    let left = original
+        .amount_minor
+        .saturating_sub(original.refunded_minor);
+    let amount = amount_minor.unwrap_or(left);
+    if amount == 0 || amount > left {
+        return Err(PosError::Usage(format!(
+            "refund amount must be 1 to {left} minor units (what is left of tsc {tsc})"
+        )));
+    }
+    let refund_tsc = queue.next_tsc().map_err(io)?;
+    let resp = with_retries(|| client.refund(refund_tsc, &payment_id, amount)).map_err(refused)?;
+    let id = record_refund(history, &original, &resp, amount, now_ms()).map_err(io)?;
+    let record = history
+        .by_id(id)
+        .map_err(io)?
+        .ok_or_else(|| PosError::Io("refund recorded but not found".into()))?;
+    let receipt = Receipt::build(&record, client.identity().config());
+    Ok(Adjustment { record, receipt })
+}
+
+/// Voids the approved, unsettled payment under `tsc` and records it.
+pub fn void(client: &mut Client, history: &mut History, tsc: u32) -> Result<Adjustment, PosError> {
+    let (original, payment_id) = approved_original(history, tsc)?;
+    let resp = with_retries(|| client.void(&payment_id)).map_err(refused)?;
+    if !resp.reversed {
+        return Err(PosError::Usage(format!(
+            "the acquirer did not void tsc {tsc} ({}): {}",
+            resp.status, resp.message
+        )));
+    }
+    let id = record_void(history, &original, &resp, now_ms()).map_err(io)?;
+    let record = history
+        .by_id(id)
+        .map_err(io)?
+        .ok_or_else(|| PosError::Io("void recorded but not found".into()))?;
+    let receipt = Receipt::build(&record, client.identity().config());
+    Ok(Adjustment { record, receipt })
+}

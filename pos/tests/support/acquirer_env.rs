@@ -1,0 +1,187 @@
+//! An acquirer serving HTTP on a local port from a temporary SQLite
+//! database, seeded as `--demo` seeds it, and a terminal directory beside
+//! it: what the receipt and history tests run against. Each test file uses
+//! part of it.
+#![allow(dead_code)]
+
+use pos::pay::open_terminal;
+use pos::queue::Queue;
+use pos::sync::Client;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+pub const ADMIN: &str = "test-admin-token";
+pub const BINARY: &str = "5b5f0c1bd6f5cbf9e42f3a29f6f0bbf1c1b3d7a0a6b9e0e5c7d2f4a1b3c5d7e9";
+
+pub fn random_name() -> String {
+    hex::encode(acquirer::util::random_bytes::<8>())
+}
+
+pub struct Env {
+    _rt: tokio::runtime::Runtime,
+    pub run: Option<acquirer::Running>,
+    pub base: String,
+    db: PathBuf,
+    pub dir: PathBuf,
+    pub merchant_id: String,
+    pub merchant_key: String,
+    pub code: String,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(run) = self.run.take() {
+            run.task.abort();
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.db.display()));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Env {
+    pub fn start() -> Env {
+        Env::start_allowing(BINARY)
+    }
+
+    /// An acquirer whose attestation policy allows `binary_sha256`.
+    pub fn start_allowing(binary_sha256: &str) -> Env {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let db = std::env::temp_dir().join(format!("pos-rcpt-{}.db", random_name()));
+        let config = acquirer::Config {
+            database: format!("sqlite:{}", db.display()),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin_token: ADMIN.into(),
+            policy: acquirer::Policy::default(),
+            attestation: acquirer::default_attestation_policy(vec![binary_sha256.into()]),
+            clock: acquirer::Clock::System,
+        };
+        let run = rt.block_on(acquirer::spawn(&config)).unwrap();
+        let profiles = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../cardsim/profiles"));
+        let seeded = rt
+            .block_on(acquirer::demo::seed(&run.state, profiles))
+            .unwrap();
+        let base = format!("http://{}", run.addr);
+        Env {
+            _rt: rt,
+            run: Some(run),
+            base,
+            db,
+            dir: std::env::temp_dir().join(format!("pos-rcpt-terminal-{}", random_name())),
+            merchant_id: seeded.merchant_id,
+            merchant_key: seeded.merchant_key,
+            code: seeded.activation_code,
+        }
+    }
+
+    pub fn terminal(&self) -> (Client, Queue) {
+        open_terminal(&self.dir, &self.base, Some(&self.code), BINARY).unwrap()
+    }
+
+    /// A POST with `token` as the bearer; the JSON answer, error or not.
+    pub fn post_as(&self, token: &str, path: &str, body: &Value) -> Value {
+        match ureq::post(&format!("{}{path}", self.base))
+            .set("authorization", &format!("Bearer {token}"))
+            .send_json(body)
+        {
+            Ok(r) => r.into_json().unwrap(),
+            Err(ureq::Error::Status(_, r)) => r.into_json().unwrap(),
+            Err(e) => panic!("{path}: {e}"),
+        }
+    }
+
+    pub fn admin(&self, path: &str, body: &Value) -> Value {
+        self.post_as(ADMIN, path, body)
+    }
+
+    /// The merchant's statement for one business date, as the merchant
+    /// reads it.
+    pub fn statement(&self, day: &str) -> Value {
+        ureq::get(&format!(
+            "{}/v1/merchants/{}/statement?from={day}&to={day}",
+            self.base, self.merchant_id
+        ))
+        .set("authorization", &format!("Bearer {}", self.merchant_key))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap()
+    }
+
+    /// A base URL where nothing listens.
+    pub fn nowhere() -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        format!("http://{addr}")
+    }
+}
+
+pub fn tap(card: &str, amount: u64) -> kernel::Outcome {
+    pos::tap::tap(
+        &pos::tap::TapRequest {
+            card: card.into(),
+            amount,
+            currency: "EUR".into(),
+            keep_test_pan: false,
+        },
+        &pos::clock::Now::system(),
+    )
+    .unwrap()
+    .outcome
+}
+
+pub fn now() -> u64 {
+    pos::sync::now_ms()
+}
+
+/// Reads one HTTP/1.1 message (headers and a Content-Length body).
+fn read_http(s: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).ok()?;
+    buf.extend_from_slice(&body);
+    Some(buf)
+}
+
+/// A network that delivers authorizations to the acquirer but loses its
+/// answers, and loses every other request outright.
+pub fn lossy_proxy(upstream: std::net::SocketAddr) -> String {
+    use std::io::Write;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            std::thread::spawn(move || {
+                if let Some(req) = read_http(&mut c) {
+                    if req.starts_with(b"POST /v1/authorizations ") {
+                        let mut up = std::net::TcpStream::connect(upstream).unwrap();
+                        up.write_all(&req).unwrap();
+                        let _answer = read_http(&mut up);
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
