@@ -704,13 +704,7 @@ pub async fn micropay(
         )
     } else {
         match code.behaviour {
-            Behaviour::PayNow => (
-                status::NOTPAY,
-                "paying".to_string(),
-                0,
-                None,
-                true,
-            ),
+            Behaviour::PayNow => (status::NOTPAY, "paying".to_string(), 0, None, true),
             Behaviour::Confirm(n) => (
                 status::USERPAYING,
                 "waiting for the customer to confirm in the wallet".into(),
@@ -770,10 +764,7 @@ pub async fn micropay(
 
 /// `POST /v1/qr/query`: the order as it stands now. For a payment waiting
 /// on the customer, each query is also when the simulated wallet moves on.
-pub async fn query(
-    State(st): State<Shared>,
-    req: Attested<OrderRef>,
-) -> ApiResult<Json<QrOrder>> {
+pub async fn query(State(st): State<Shared>, req: Attested<OrderRef>) -> ApiResult<Json<QrOrder>> {
     let row = find(&st, &req.terminal, &req.body).await?;
     let row = advance(&st, row, true).await?;
     Ok(Json(view(&st, &row).await?))
@@ -781,10 +772,7 @@ pub async fn query(
 
 /// `POST /v1/qr/cancel`: closes an unpaid order, or reverses a paid one
 /// (once; a settled one must be refunded instead). Idempotent.
-pub async fn cancel(
-    State(st): State<Shared>,
-    req: Attested<OrderRef>,
-) -> ApiResult<Json<QrOrder>> {
+pub async fn cancel(State(st): State<Shared>, req: Attested<OrderRef>) -> ApiResult<Json<QrOrder>> {
     let t = &req.terminal;
     let why = req.body.reason.as_deref().unwrap_or("terminal");
     let row = find(&st, t, &req.body).await?;
@@ -907,7 +895,10 @@ pub async fn demo_pay(
         let (code, msg) = match row.status.as_str() {
             status::SUCCESS | status::REVERSED => ("already_paid", "this order was already paid"),
             status::EXPIRED => ("order_expired", "this order has expired"),
-            _ => ("order_closed", "this order was cancelled; nothing was charged"),
+            _ => (
+                "order_closed",
+                "this order was cancelled; nothing was charged",
+            ),
         };
         return Err(ApiError::conflict(code, msg));
     }

@@ -71,7 +71,9 @@ pub enum CodeError {
     TooLong,
     #[error("{len} digits starting {prefix} is no wallet's payment code (WeChat Pay: 18 digits starting 10-15; Alipay: 16-24 digits starting 25-30; UnionPay: 19 digits starting 62)")]
     UnknownWallet { len: usize, prefix: String },
-    #[error("neither a wallet payment code (digits) nor an EMVCo consumer-presented code (base64)")]
+    #[error(
+        "neither a wallet payment code (digits) nor an EMVCo consumer-presented code (base64)"
+    )]
     Unrecognised,
 }
 
