@@ -253,9 +253,9 @@ impl Sale {
 
 /// A request that may have been sent: its answer, or how it failed.
 enum Sent {
-    Answer(Order),
+    Answer(Box<Order>),
     /// Not one attempt reached the acquirer.
-    NeverSent(String),
+    Unsent(String),
     /// Sent at least once; every answer was lost.
     Lost(String),
 }
@@ -280,11 +280,11 @@ fn send(
         match acq.call("POST", path, body) {
             Ok(v) => {
                 return serde_json::from_value(v)
-                    .map(Sent::Answer)
+                    .map(|o| Sent::Answer(Box::new(o)))
                     .map_err(|e| QrFlowError::Protocol(format!("{path}: {e}")))
             }
             // Nothing went out: an offline refusal needs no second try.
-            Err(SyncError::Unreachable(why)) if !maybe_sent => return Ok(Sent::NeverSent(why)),
+            Err(SyncError::Unreachable(why)) if !maybe_sent => return Ok(Sent::Unsent(why)),
             Err(SyncError::Unreachable(why)) | Err(SyncError::NoAnswer(why)) => {
                 maybe_sent = true;
                 last = why;
@@ -457,9 +457,9 @@ fn cancel_open(
     match send(acq, waiter, poll, "/v1/qr/cancel", &body)? {
         Sent::Answer(o) => {
             on_event(&QrEvent::Status(&o));
-            Ok((o, true))
+            Ok((*o, true))
         }
-        Sent::NeverSent(_) | Sent::Lost(_) => Ok((order, false)),
+        Sent::Unsent(_) | Sent::Lost(_) => Ok((order, false)),
     }
 }
 
@@ -495,8 +495,8 @@ pub fn merchant_presented(
     let body = json!({ "seq": sale.seq, "amount_minor": sale.amount_minor,
         "currency": sale.currency, "expires_in_s": ttl_s });
     let order = match send(acq, waiter, poll, "/v1/qr/orders", &body)? {
-        Sent::Answer(o) => o,
-        Sent::NeverSent(why) => return Err(QrFlowError::Offline(why)),
+        Sent::Answer(o) => *o,
+        Sent::Unsent(why) => return Err(QrFlowError::Offline(why)),
         // An order nobody saw the code of cannot be paid: nothing to undo.
         Sent::Lost(why) => {
             return Err(QrFlowError::Offline(format!(
@@ -540,8 +540,8 @@ pub fn consumer_presented(
     let body = json!({ "seq": sale.seq, "amount_minor": sale.amount_minor,
         "currency": sale.currency, "code": scanned.trim() });
     let order = match send(acq, waiter, poll, "/v1/qr/micropay", &body)? {
-        Sent::Answer(o) => o,
-        Sent::NeverSent(why) => return Err(QrFlowError::Offline(why)),
+        Sent::Answer(o) => *o,
+        Sent::Unsent(why) => return Err(QrFlowError::Offline(why)),
         Sent::Lost(_) => {
             // The wallet may have been charged: try to cancel under the
             // same seq, which reverses it if so.
