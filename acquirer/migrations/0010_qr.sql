@@ -31,4 +31,7 @@ CREATE TABLE qr_orders (
     updated_ms BIGINT NOT NULL,
     UNIQUE (terminal_id, seq)
 );
-CREATE INDEX qr_orders_by_code ON qr_orders (code_hash)
+CREATE INDEX qr_orders_by_code ON qr_orders (code_hash);
+-- A customer's code pays at most one consumer-presented order, even when two
+-- terminals scan it at the same moment (refusals do not count).
+CREATE UNIQUE INDEX qr_orders_code_once ON qr_orders (code_hash) WHERE kind = 'cpm' AND status <> 'FAIL'

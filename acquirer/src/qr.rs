@@ -60,6 +60,9 @@ pub mod status {
     pub const REVERSED: &str = "REVERSED";
 }
 
+const CODE_USED: &str =
+    "code_used: this payment code was already used; ask the customer to refresh it";
+
 /// Per-process QR state beside [`crate::AppState`].
 #[derive(Debug, Default)]
 pub struct QrRuntime {
@@ -599,42 +602,55 @@ fn same_request(
 async fn create(
     st: &Shared,
     t: &Terminal,
-    o: NewOrder<'_>,
-    pay_now: bool,
+    mut o: NewOrder<'_>,
+    mut pay_now: bool,
 ) -> ApiResult<Json<QrOrder>> {
     let now = st.clock.now_ms();
-    let mut tx = st.store.begin().await?;
-    let inserted = insert_order(&mut tx, t, &o, now).await;
-    let id = match inserted {
-        Ok(id) => id,
-        Err(e) if is_unique_violation(&e) => {
-            drop(tx);
-            let existing = load_by_seq(&st.store.pool, &t.id, o.seq)
+    // Three rounds at most: a unique violation is either a repeat of this
+    // seq (answered with the stored order) or this code in another open or
+    // paid order (a concurrent reuse the first check could not see), which
+    // is stored as a refusal instead.
+    for _ in 0..3 {
+        let mut tx = st.store.begin().await?;
+        let id = match insert_order(&mut tx, t, &o, now).await {
+            Ok(id) => id,
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                if let Some(existing) = load_by_seq(&st.store.pool, &t.id, o.seq).await? {
+                    same_request(
+                        &existing,
+                        o.kind,
+                        o.amount_minor,
+                        o.currency,
+                        o.code.map(|c| c.hash.as_str()),
+                    )?;
+                    let existing = advance(st, existing, false).await?;
+                    return Ok(Json(view(st, &existing).await?));
+                }
+                o.status = status::FAIL;
+                o.reason = CODE_USED.into();
+                o.confirmations_left = 0;
+                o.then_status = None;
+                pay_now = false;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let (true, Some(code)) = (pay_now, o.code) {
+            let row = load_by_id(&mut *tx, &id)
                 .await?
-                .ok_or_else(|| ApiError::internal("duplicate QR order without a row"))?;
-            same_request(
-                &existing,
-                o.kind,
-                o.amount_minor,
-                o.currency,
-                o.code.map(|c| c.hash.as_str()),
-            )?;
-            let existing = advance(st, existing, false).await?;
-            return Ok(Json(view(st, &existing).await?));
+                .ok_or_else(|| ApiError::internal("QR order vanished"))?;
+            pay_in_tx(&mut tx, &row, code, now).await?;
         }
-        Err(e) => return Err(e.into()),
-    };
-    if let (true, Some(code)) = (pay_now, o.code) {
-        let row = load_by_id(&mut *tx, &id)
-            .await?
-            .ok_or_else(|| ApiError::internal("QR order vanished"))?;
-        pay_in_tx(&mut tx, &row, code, now).await?;
+        tx.commit().await?;
+        let row = reload(st, &id).await?;
+        tracing::info!(terminal_id = %t.id, out_trade_no = %row.out_trade_no, kind = %row.kind,
+            status = %row.status, masked_code = ?row.masked_code, "qr order");
+        return Ok(Json(view(st, &row).await?));
     }
-    tx.commit().await?;
-    let row = reload(st, &id).await?;
-    tracing::info!(terminal_id = %t.id, out_trade_no = %row.out_trade_no, kind = %row.kind,
-        status = %row.status, masked_code = ?row.masked_code, "qr order");
-    Ok(Json(view(st, &row).await?))
+    Err(ApiError::internal(
+        "QR order could not be stored in three rounds",
+    ))
 }
 
 /// `POST /v1/qr/orders`: a merchant-presented order.
@@ -695,13 +711,7 @@ pub async fn micropay(
     .await?;
     let now = st.clock.now_ms();
     let (state, reason, confirmations, then, pay_now) = if reused.is_some() {
-        (
-            status::FAIL,
-            "code_used: this payment code was already used; ask the customer to refresh it".into(),
-            0,
-            None,
-            false,
-        )
+        (status::FAIL, CODE_USED.into(), 0, None, false)
     } else {
         match code.behaviour {
             Behaviour::PayNow => (status::NOTPAY, "paying".to_string(), 0, None, true),

@@ -473,8 +473,27 @@ async fn duplicates_and_races_never_charge_twice() {
                 assert_eq!(p.status, 409, "{:?}", p.body);
             }
         }
+        // One code scanned by two terminals at once: one payment, one
+        // refusal, whichever wins.
+        let t3 = std::sync::Arc::new(env.terminal(&mid).await);
+        for round in 0..4u32 {
+            let c = code("wechat", 0);
+            let (a, b) = (t.clone(), t3.clone());
+            let (c1, c2) = (c.clone(), c.clone());
+            let x = tokio::spawn(async move { micropay(&a, 100 + round, 300, &c1).await });
+            let y = tokio::spawn(async move { micropay(&b, 100 + round, 300, &c2).await });
+            let (x, y) = (x.await.unwrap(), y.await.unwrap());
+            let mut got = [status(&x).to_string(), status(&y).to_string()];
+            got.sort();
+            assert_eq!(got, ["FAIL", "SUCCESS"], "{:?} {:?}", x.body, y.body);
+            let failed = if status(&x) == "FAIL" { &x } else { &y };
+            assert!(failed.body["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("code_used"));
+        }
         let st = env.statement(&mid).await;
-        assert_eq!(st["lines"].as_array().unwrap().len(), 1, "{st}");
+        assert_eq!(st["lines"].as_array().unwrap().len(), 5, "{st}");
     }
 }
 
