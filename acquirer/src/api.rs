@@ -98,6 +98,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/qr/micropay", post(crate::qr::micropay))
         .route("/v1/qr/query", post(crate::qr::query))
         .route("/v1/qr/cancel", post(crate::qr::cancel))
+        .route("/v1/qr/refunds", post(crate::qr::refund))
         .route("/v1/demo/qr/orders/{id}/pay", post(crate::qr::demo_pay))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -824,6 +824,22 @@ pub async fn cancel(State(st): State<Shared>, req: Attested<OrderRef>) -> ApiRes
 
 async fn reverse(st: &Shared, row: &Row, why: &str, now: i64) -> ApiResult<()> {
     let mut tx = st.store.begin().await?;
+    // The status update comes first: it locks the order's row, so a
+    // concurrent refund (which updates the same row first) either
+    // committed before the checks below read, or waits for this one.
+    let reason = format!("paid, then cancelled by the terminal ({why}): reversed");
+    if !transition(
+        &mut *tx,
+        &row.id,
+        &[status::SUCCESS],
+        status::REVERSED,
+        &reason,
+        now,
+    )
+    .await?
+    {
+        return Ok(());
+    }
     if let Some(pid) = &row.payment_id {
         let p: Option<AnyRow> = sqlx::query("SELECT settlement_id FROM payments WHERE id = $1")
             .bind(pid)
@@ -837,26 +853,18 @@ async fn reverse(st: &Shared, row: &Row, why: &str, now: i64) -> ApiResult<()> {
                 ));
             }
         }
-    }
-    let reason = format!("paid, then cancelled by the terminal ({why}): reversed");
-    if transition(
-        &mut *tx,
-        &row.id,
-        &[status::SUCCESS],
-        status::REVERSED,
-        &reason,
-        now,
-    )
-    .await?
-    {
-        if let Some(pid) = &row.payment_id {
-            sqlx::query(
-                "UPDATE payments SET status = 'reversed' WHERE id = $1 AND status = 'approved'",
-            )
-            .bind(pid)
-            .execute(&mut *tx)
-            .await?;
+        if refunded_total(&mut tx, pid).await? > 0 {
+            return Err(ApiError::conflict(
+                "already_refunded",
+                "this QR payment was partly refunded; refund the rest instead",
+            ));
         }
+        sqlx::query(
+            "UPDATE payments SET status = 'reversed' WHERE id = $1 AND status = 'approved'",
+        )
+        .bind(pid)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(())
@@ -913,4 +921,181 @@ pub async fn demo_pay(
         return Err(ApiError::conflict(code, msg));
     }
     Ok(Json(view(&st, &row).await?))
+}
+
+/// Refunds (part of) a paid QR order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QrRefundRequest {
+    /// The refund's own sequence number (idempotency key), from the same
+    /// counter as payments.
+    pub refund_seq: u32,
+    /// The paid order, by its seq or its ID (exactly one).
+    #[serde(default)]
+    pub seq: Option<u32>,
+    #[serde(default)]
+    pub order_id: Option<String>,
+    pub amount_minor: u64,
+}
+
+/// A refund of a QR payment, stored and answered the same when repeated.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct QrRefund {
+    pub refund_id: String,
+    pub refund_seq: u32,
+    pub order_id: String,
+    pub out_trade_no: String,
+    /// The payment refunded.
+    pub payment_id: String,
+    pub amount_minor: u64,
+    pub currency: u16,
+    /// All refunds of the payment so far, this one included.
+    pub refunded_total_minor: i64,
+    pub wallet: Option<String>,
+    pub masked_code: Option<String>,
+    pub status: String,
+}
+
+async fn refunded_total(tx: &mut Transaction<'_, Any>, payment_id: &str) -> ApiResult<i64> {
+    let r: AnyRow = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS total FROM payments \
+         WHERE kind = 'refund' AND status = 'approved' AND original_payment_id = $1",
+    )
+    .bind(payment_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(col(&r, "total")?)
+}
+
+async fn stored_refund(st: &Shared, terminal_id: &str, seq: u32) -> ApiResult<Option<QrRefund>> {
+    let row: Option<AnyRow> = sqlx::query(
+        "SELECT response_json FROM payments WHERE terminal_id = $1 AND kind = 'refund' AND tsc = $2",
+    )
+    .bind(terminal_id)
+    .bind(i64::from(seq))
+    .fetch_optional(&st.store.pool)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let json: String = col(&r, "response_json")?;
+    serde_json::from_str(&json).map(Some).map_err(|_| {
+        ApiError::conflict(
+            "refund_seq_reused",
+            format!("refund_seq {seq} was already used for a card refund"),
+        )
+    })
+}
+
+/// `POST /v1/qr/refunds`: refunds (part of) a paid, unreversed QR order;
+/// the refunds of an order never total more than it. Idempotent by
+/// refund_seq. A refund is a payments row of kind `refund`, as for cards.
+pub async fn refund(
+    State(st): State<Shared>,
+    req: Attested<QrRefundRequest>,
+) -> ApiResult<Json<QrRefund>> {
+    let t = &req.terminal;
+    let b = &req.body;
+    if let Some(prev) = stored_refund(&st, &t.id, b.refund_seq).await? {
+        return Ok(Json(prev));
+    }
+    let order = find(
+        &st,
+        t,
+        &OrderRef {
+            seq: b.seq,
+            order_id: b.order_id.clone(),
+            reason: None,
+        },
+    )
+    .await?;
+    let (Some(pid), true) = (order.payment_id.clone(), order.status == status::SUCCESS) else {
+        return Err(ApiError::conflict(
+            "not_refundable",
+            format!(
+                "only a paid QR order can be refunded; this one is {}",
+                order.status
+            ),
+        ));
+    };
+    let amount = i64::try_from(b.amount_minor)
+        .map_err(|_| ApiError::unprocessable("invalid_amount", "amount too large"))?;
+    let now = st.clock.now_ms();
+    let mut tx = st.store.begin().await?;
+    // Touching the order locks its row: refunds of one order, and a cancel
+    // racing them, run one after the other, so the total check holds.
+    let open =
+        sqlx::query("UPDATE qr_orders SET updated_ms = $1 WHERE id = $2 AND status = 'SUCCESS'")
+            .bind(now)
+            .bind(&order.id)
+            .execute(&mut *tx)
+            .await?;
+    if open.rows_affected() != 1 {
+        return Err(ApiError::conflict(
+            "not_refundable",
+            "this QR order was reversed meanwhile; nothing to refund",
+        ));
+    }
+    let already = refunded_total(&mut tx, &pid).await?;
+    if amount <= 0 || already.saturating_add(amount) > order.amount_minor {
+        return Err(ApiError::unprocessable(
+            "refund_exceeds_payment",
+            format!(
+                "refunds would total more than the payment ({}, {already} already refunded)",
+                order.amount_minor
+            ),
+        ));
+    }
+    let (m, history_seq) = crate::merchant::load_terms(&mut *tx, &order.merchant_id).await?;
+    let refund_id = new_id("ref");
+    let resp = QrRefund {
+        refund_id: refund_id.clone(),
+        refund_seq: b.refund_seq,
+        order_id: order.id.clone(),
+        out_trade_no: order.out_trade_no.clone(),
+        payment_id: pid.clone(),
+        amount_minor: b.amount_minor,
+        currency: order.currency,
+        refunded_total_minor: already.saturating_add(amount),
+        wallet: order.wallet.clone(),
+        masked_code: order.masked_code.clone(),
+        status: "approved".into(),
+    };
+    let ins = sqlx::query(
+        "INSERT INTO payments (id, terminal_id, merchant_id, tsc, kind, channel, status, amount_minor, currency, mcc, fee_bps, history_seq, \
+         pan_token, masked_pan, response_code, reason, response_json, created_ms, business_date, settlement_id, original_payment_id) \
+         VALUES ($1, $2, $3, $4, 'refund', $5, 'approved', $6, $7, $8, $9, $10, $11, $12, '00', $13, $14, $15, $16, NULL, $17)",
+    )
+    .bind(&refund_id)
+    .bind(&t.id)
+    .bind(&m.id)
+    .bind(i64::from(b.refund_seq))
+    .bind(format!("qr_{}", order.kind))
+    .bind(amount)
+    .bind(i64::from(order.currency))
+    .bind(&order.mcc)
+    .bind(m.fee_bps)
+    .bind(history_seq)
+    .bind(order.code_hash.clone().unwrap_or_default())
+    .bind(order.masked_code.clone().unwrap_or_default())
+    .bind(format!("refund of QR {}", order.out_trade_no))
+    .bind(serde_json::to_string(&resp).map_err(ApiError::internal)?)
+    .bind(now)
+    .bind(date_of_ms(now))
+    .bind(&pid)
+    .execute(&mut *tx)
+    .await;
+    match ins {
+        Ok(_) => {
+            tx.commit().await?;
+            tracing::info!(terminal_id = %t.id, out_trade_no = %order.out_trade_no, amount, "qr refund");
+            Ok(Json(resp))
+        }
+        Err(e) if is_unique_violation(&e) => {
+            drop(tx);
+            stored_refund(&st, &t.id, b.refund_seq)
+                .await?
+                .map(Json)
+                .ok_or_else(|| ApiError::internal("duplicate refund without stored answer"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

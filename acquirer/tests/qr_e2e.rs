@@ -513,6 +513,7 @@ async fn bad_qr_requests_get_4xx_with_a_reason() {
             "/v1/qr/micropay",
             "/v1/qr/query",
             "/v1/qr/cancel",
+            "/v1/qr/refunds",
         ] {
             let a = raw(path, b"{\"seq\":".to_vec()).await;
             assert_eq!((a.status, a.code()), (400, "malformed_json"), "{path}");
@@ -603,5 +604,73 @@ async fn bad_qr_requests_get_4xx_with_a_reason() {
             .as_array()
             .unwrap()
             .is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qr_refunds() {
+    for db in databases() {
+        let env = Env::start(&db, true).await;
+        let mid = env.merchant().await;
+        let t = env.terminal(&mid).await;
+        let refund = |seq: u32, refund_seq: u32, amount: u64| {
+            let t = &t;
+            async move {
+                t.call(
+                    "POST",
+                    "/v1/qr/refunds",
+                    &json!({ "refund_seq": refund_seq, "seq": seq, "amount_minor": amount }),
+                )
+                .await
+                .unwrap()
+            }
+        };
+        assert_eq!(
+            status(&micropay(&t, 1, 1_000, &code("alipay", 0)).await),
+            "SUCCESS"
+        );
+        let a = refund(1, 50, 400).await;
+        assert_eq!(a.status, 200, "{db}: {:?}", a.body);
+        assert_eq!(a.body["refunded_total_minor"], 400);
+        assert_eq!(a.body["wallet"], "alipay");
+        // Repeated: the same refund, not a second one.
+        assert_eq!(refund(1, 50, 400).await.body, a.body);
+        let a = refund(1, 51, 700).await;
+        assert_eq!((a.status, a.code()), (422, "refund_exceeds_payment"));
+        assert_eq!(refund(1, 52, 600).await.body["refunded_total_minor"], 1_000);
+        let a = refund(1, 53, 1).await;
+        assert_eq!((a.status, a.code()), (422, "refund_exceeds_payment"));
+        // Refunded: a cancel can no longer reverse it as well.
+        let a = cancel(&t, 1).await;
+        assert_eq!((a.status, a.code()), (409, "already_refunded"));
+        assert_eq!(status(&query(&t, 1).await), "SUCCESS");
+
+        // Only paid orders: not a refused one, not a reversed one.
+        assert_eq!(
+            status(&micropay(&t, 2, 500, &code("alipay", 90)).await),
+            "FAIL"
+        );
+        let a = refund(2, 54, 100).await;
+        assert_eq!((a.status, a.code()), (409, "not_refundable"));
+        assert_eq!(
+            status(&micropay(&t, 3, 500, &code("alipay", 0)).await),
+            "SUCCESS"
+        );
+        assert_eq!(status(&cancel(&t, 3).await), "REVERSED");
+        let a = refund(3, 55, 100).await;
+        assert_eq!((a.status, a.code()), (409, "not_refundable"));
+
+        // The statement: the payment, its two refunds, nothing for 2 and 3.
+        let st = env.statement(&mid).await;
+        let amounts: Vec<i64> = st["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["amount_minor"].as_i64().unwrap())
+            .collect();
+        assert_eq!(amounts, [1_000, -400, -600], "{st}");
+        assert_eq!(st["totals"]["gross_minor"], 0);
+        assert_eq!(st["totals"]["fees_minor"], 15);
+        assert_eq!(st["totals"]["net_minor"], -15);
     }
 }
