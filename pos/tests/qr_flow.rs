@@ -563,3 +563,53 @@ fn softpos_qr_collect_and_charge() {
     assert!(v["payload"].as_str().unwrap().starts_with("000201"));
     assert_eq!(env.lines().len(), 2);
 }
+
+#[test]
+fn an_interrupted_sale_is_cancelled_at_the_next_start() {
+    use pos::qr::flow_owed::OwedCancels;
+    let env = Env::start();
+    let (mut client, sale) = env.sale(1_100);
+    let mut owed = OwedCancels::open(&env.dir).unwrap();
+    owed.arm(sale.seq).unwrap();
+    // The micropay lands and pays; the terminal dies before it hears.
+    let a = client
+        .call(
+            "POST",
+            "/v1/qr/micropay",
+            &json!({ "seq": sale.seq, "amount_minor": 1_100, "currency": 978, "code": wechat(0) }),
+        )
+        .unwrap();
+    assert_eq!(a["status"], "SUCCESS");
+    drop((client, owed));
+    assert_eq!(env.lines().len(), 1);
+
+    // Offline next time: refused, and what is owed stays owed.
+    let offline = flow::TerminalOptions {
+        acquirer: Env::nowhere(),
+        ..env.options()
+    };
+    let req = flow::QrSaleRequest {
+        amount_minor: 200,
+        currency: "EUR".into(),
+        polling: fast(5_000),
+    };
+    let e = flow::sale(&offline, &req, Some(&wechat(0)), &mut |_| {}).unwrap_err();
+    assert!(e.to_string().contains("never queued offline"), "{e}");
+    assert!(OwedCancels::open(&env.dir)
+        .unwrap()
+        .owed()
+        .contains(&sale.seq));
+
+    // Back online: the owed cancel goes first and reverses the lost
+    // payment; the refused offline sale's cancel finds no order; then the
+    // new sale is paid.
+    let r = flow::sale(&env.options(), &req, Some(&wechat(0)), &mut |_| {}).unwrap();
+    assert_eq!(r.outcome, QrOutcome::Paid);
+    let amounts: Vec<i64> = env
+        .lines()
+        .iter()
+        .map(|l| l["amount_minor"].as_i64().unwrap())
+        .collect();
+    assert_eq!(amounts, [200]);
+    assert!(OwedCancels::open(&env.dir).unwrap().owed().is_empty());
+}

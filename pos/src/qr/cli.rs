@@ -269,27 +269,23 @@ fn own_binary_sha256() -> Result<String, PosError> {
     )))
 }
 
-fn open_sale(
-    sale: &SaleArgs,
-) -> Result<(crate::sync::Client, flow::Sale, flow::Polling), PosError> {
-    let polling = flow::Polling {
-        timeout: std::time::Duration::from_secs(sale.timeout.max(1)),
-        ..flow::Polling::default()
-    };
-    let (client, s) = flow::prepare(
-        &flow::TerminalOptions {
+fn sale_options(sale: &SaleArgs) -> Result<(flow::TerminalOptions, flow::QrSaleRequest), PosError> {
+    Ok((
+        flow::TerminalOptions {
             acquirer: sale.acquirer.clone(),
             data_dir: sale.data_dir.clone(),
             activation_code: sale.activation_code.clone(),
             binary_sha256: own_binary_sha256()?,
         },
-        &flow::QrSaleRequest {
+        flow::QrSaleRequest {
             amount_minor: sale.amount,
             currency: sale.currency.clone(),
-            polling: polling.clone(),
+            polling: flow::Polling {
+                timeout: std::time::Duration::from_secs(sale.timeout.max(1)),
+                ..flow::Polling::default()
+            },
         },
-    )?;
-    Ok((client, s, polling))
+    ))
 }
 
 /// Progress lines go to standard error, so standard output holds only the
@@ -317,29 +313,18 @@ fn progress(event: &flow::QrEvent<'_>) {
     }
 }
 
-fn flow_error(e: flow::QrFlowError) -> PosError {
-    PosError::Io(e.to_string())
-}
-
 fn run_charge(args: &ChargeArgs) -> Result<ExitCode, PosError> {
-    let (mut client, sale, polling) = open_sale(&args.sale)?;
+    let (opts, req) = sale_options(&args.sale)?;
     let mut shown: Result<(), PosError> = Ok(());
     let json = args.sale.json;
-    let r = flow::merchant_presented(
-        &mut client,
-        &mut flow::SystemWaiter,
-        &polling,
-        &sale,
-        &mut |e| {
-            if let flow::QrEvent::Show { payload, .. } = e {
-                if shown.is_ok() {
-                    shown = show_code(payload, args, json);
-                }
+    let r = flow::sale(&opts, &req, None, &mut |e| {
+        if let flow::QrEvent::Show { payload, .. } = e {
+            if shown.is_ok() {
+                shown = show_code(payload, args, json);
             }
-            progress(e);
-        },
-    )
-    .map_err(flow_error)?;
+        }
+        progress(e);
+    })?;
     shown?;
     print_result(&r, json)
 }
@@ -383,21 +368,13 @@ fn run_collect(args: &CollectArgs) -> Result<ExitCode, PosError> {
         args.code.clone()
     };
     // Checked before the terminal takes a seq: a misread code is the
-    // cashier's to rescan, not a payment.
+    // cashier's to rescan, not a payment (exit 1, like `qr parse`).
     if let Err(e) = super::CustomerCode::parse(&code) {
         let _ = writeln!(std::io::stderr().lock(), "softpos: {e}");
         return Ok(ExitCode::from(1));
     }
-    let (mut client, sale, polling) = open_sale(&args.sale)?;
-    let r = flow::consumer_presented(
-        &mut client,
-        &mut flow::SystemWaiter,
-        &polling,
-        &sale,
-        &code,
-        &mut |e| progress(e),
-    )
-    .map_err(flow_error)?;
+    let (opts, req) = sale_options(&args.sale)?;
+    let r = flow::sale(&opts, &req, Some(&code), &mut |e| progress(e))?;
     print_result(&r, args.sale.json)
 }
 

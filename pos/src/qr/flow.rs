@@ -661,6 +661,48 @@ pub fn prepare(
     Ok((client, sale))
 }
 
+/// A whole QR sale for the app and the CLI: open the terminal, send the
+/// cancels an interrupted earlier sale still owes, take a seq, record that
+/// this sale owes a cancel until its end is known ([`super::flow_owed`]),
+/// run the flow. `scanned` is the customer's code for a consumer-presented
+/// sale, `None` for a merchant-presented one.
+pub fn sale(
+    opts: &TerminalOptions,
+    req: &QrSaleRequest,
+    scanned: Option<&str>,
+    on_event: &mut dyn FnMut(&QrEvent<'_>),
+) -> Result<QrResult, crate::PosError> {
+    use crate::PosError;
+    // A misread code is the cashier's to rescan: refused before the
+    // terminal spends a seq on it.
+    if let Some(code) = scanned {
+        CustomerCode::parse(code).map_err(|e| PosError::Io(e.to_string()))?;
+    }
+    let (mut client, sale) = prepare(opts, req)?;
+    let mut owed = super::flow_owed::OwedCancels::open(&opts.data_dir)?;
+    owed.settle(&mut client)?;
+    owed.arm(sale.seq)?;
+    let mut waiter = SystemWaiter;
+    let r = match scanned {
+        Some(code) => consumer_presented(
+            &mut client,
+            &mut waiter,
+            &req.polling,
+            &sale,
+            code,
+            on_event,
+        ),
+        None => merchant_presented(&mut client, &mut waiter, &req.polling, &sale, on_event),
+    };
+    // Only a known end releases the sale; anything else leaves the cancel
+    // owed (a cancel of an order that never reached the acquirer, or of
+    // one already closed, changes nothing).
+    if matches!(&r, Ok(res) if res.outcome != QrOutcome::Unknown) {
+        owed.disarm(sale.seq)?;
+    }
+    r.map_err(|e| PosError::Io(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ pub mod cpm;
 pub mod crc;
 pub mod customer;
 pub mod flow;
+pub mod flow_owed;
 pub mod mpm;
 pub mod render;
 pub mod scan;
