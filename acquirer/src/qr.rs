@@ -784,7 +784,16 @@ pub async fn query(State(st): State<Shared>, req: Attested<OrderRef>) -> ApiResu
 /// (once; a settled one must be refunded instead). Idempotent.
 pub async fn cancel(State(st): State<Shared>, req: Attested<OrderRef>) -> ApiResult<Json<QrOrder>> {
     let t = &req.terminal;
-    let why = req.body.reason.as_deref().unwrap_or("terminal");
+    // The terminal's words go into the stored reason: kept short.
+    let why: String = req
+        .body
+        .reason
+        .as_deref()
+        .unwrap_or("terminal")
+        .chars()
+        .take(64)
+        .collect();
+    let why = why.as_str();
     let row = find(&st, t, &req.body).await?;
     let row = advance(&st, row, false).await?;
     let now = st.clock.now_ms();

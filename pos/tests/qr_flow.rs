@@ -593,7 +593,7 @@ fn an_interrupted_sale_is_cancelled_at_the_next_start() {
         currency: "EUR".into(),
         polling: fast(5_000),
     };
-    let e = flow::sale(&offline, &req, Some(&wechat(0)), &mut |_| {}).unwrap_err();
+    let e = flow::run_sale(&offline, &req, Some(&wechat(0)), &mut |_| {}).unwrap_err();
     assert!(e.to_string().contains("never queued offline"), "{e}");
     assert!(OwedCancels::open(&env.dir)
         .unwrap()
@@ -603,7 +603,7 @@ fn an_interrupted_sale_is_cancelled_at_the_next_start() {
     // Back online: the owed cancel goes first and reverses the lost
     // payment; the refused offline sale's cancel finds no order; then the
     // new sale is paid.
-    let r = flow::sale(&env.options(), &req, Some(&wechat(0)), &mut |_| {}).unwrap();
+    let r = flow::run_sale(&env.options(), &req, Some(&wechat(0)), &mut |_| {}).unwrap();
     assert_eq!(r.outcome, QrOutcome::Paid);
     let amounts: Vec<i64> = env
         .lines()

@@ -317,7 +317,7 @@ fn run_charge(args: &ChargeArgs) -> Result<ExitCode, PosError> {
     let (opts, req) = sale_options(&args.sale)?;
     let mut shown: Result<(), PosError> = Ok(());
     let json = args.sale.json;
-    let r = flow::sale(&opts, &req, None, &mut |e| {
+    let r = flow::run_sale(&opts, &req, None, &mut |e| {
         if let flow::QrEvent::Show { payload, .. } = e {
             if shown.is_ok() {
                 shown = show_code(payload, args, json);
@@ -374,7 +374,7 @@ fn run_collect(args: &CollectArgs) -> Result<ExitCode, PosError> {
         return Ok(ExitCode::from(1));
     }
     let (opts, req) = sale_options(&args.sale)?;
-    let r = flow::sale(&opts, &req, Some(&code), &mut |e| progress(e))?;
+    let r = flow::run_sale(&opts, &req, Some(&code), &mut |e| progress(e))?;
     print_result(&r, args.sale.json)
 }
 

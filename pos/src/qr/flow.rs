@@ -666,7 +666,7 @@ pub fn prepare(
 /// this sale owes a cancel until its end is known ([`super::flow_owed`]),
 /// run the flow. `scanned` is the customer's code for a consumer-presented
 /// sale, `None` for a merchant-presented one.
-pub fn sale(
+pub fn run_sale(
     opts: &TerminalOptions,
     req: &QrSaleRequest,
     scanned: Option<&str>,
