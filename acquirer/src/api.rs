@@ -36,6 +36,8 @@ pub struct AppState {
     pub terminals: crate::cache::Cache<crate::trust::Terminal>,
     /// Merchant terms and history head by merchant ID, read on every payment.
     pub terms: crate::cache::Cache<(crate::merchant::Merchant, i64)>,
+    /// QR payments' runtime switches (demo mode).
+    pub qr: crate::qr::QrRuntime,
 }
 
 /// Tunables with safe defaults.
@@ -92,6 +94,12 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/voids", post(t::void))
         .route("/v1/refunds", post(t::refund))
         .route("/v1/advices", post(t::advices))
+        .route("/v1/qr/orders", post(crate::qr::create_order))
+        .route("/v1/qr/micropay", post(crate::qr::micropay))
+        .route("/v1/qr/query", post(crate::qr::query))
+        .route("/v1/qr/cancel", post(crate::qr::cancel))
+        .route("/v1/qr/refunds", post(crate::qr::refund))
+        .route("/v1/demo/qr/orders/{id}/pay", post(crate::qr::demo_pay))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(run_to_completion))

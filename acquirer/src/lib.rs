@@ -19,6 +19,8 @@ pub mod error;
 pub mod issuer;
 pub mod keys;
 pub mod merchant;
+pub mod qr;
+pub mod qr_wallet;
 pub mod risk;
 pub mod sim;
 pub mod store;
@@ -101,6 +103,7 @@ pub async fn build_state_with(
         ranges: issuer::RangeCache::default(),
         terminals: cache::Cache::default(),
         terms: cache::Cache::default(),
+        qr: qr::QrRuntime::default(),
     }))
 }
 

@@ -118,6 +118,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     if demo {
+        acquirer::qr::enable_demo(&running.state);
         match acquirer::demo::seed(&running.state, &profiles).await {
             Ok(s) => {
                 println!(

@@ -738,6 +738,52 @@ pub fn record_charge(
     history.record(&rec).map(Some)
 }
 
+/// Records a QR payment's end, under its sequence number (QR and card
+/// payments share the terminal's counter). `fee_bps` is the configuration's
+/// rate, which the acquirer applied.
+pub fn record_qr(
+    history: &mut History,
+    result: &crate::qr::flow::QrResult,
+    fee_bps: u32,
+    now_ms: u64,
+) -> Result<i64, HistoryError> {
+    use crate::qr::flow::QrOutcome;
+    let status = match result.outcome {
+        QrOutcome::Paid => Status::Approved,
+        QrOutcome::Declined | QrOutcome::Cancelled | QrOutcome::Expired => Status::Declined,
+        // Unknown: the owed cancel reverses it at the next sale.
+        QrOutcome::Reversed | QrOutcome::Unknown => Status::Reversed,
+    };
+    let figures = match (&result.business_date, &result.settlement_date) {
+        (Some(business), Some(settlement)) => Some(Figures {
+            fee_bps: i64::from(fee_bps),
+            fee_minor: result.fee_minor.unwrap_or(0),
+            net_minor: result.net_minor.unwrap_or(0),
+            business_date: business.clone(),
+            settlement_date: settlement.clone(),
+        }),
+        _ => None,
+    };
+    history.record(&NewRecord {
+        tsc: Some(result.seq),
+        reference: result.order_id.clone(),
+        kind: Kind::Qr,
+        channel: "qr".into(),
+        status,
+        amount_minor: result.amount_minor,
+        currency: result.currency,
+        masked_pan: result.masked_code.clone(),
+        wallet: result.wallet.clone(),
+        payment_id: result.payment_id.clone(),
+        original_payment_id: None,
+        auth_code: None,
+        response_code: result.acquirer_status.clone(),
+        message: result.message.clone(),
+        figures,
+        at_ms: now_ms,
+    })
+}
+
 /// Records a refund the acquirer answered.
 pub fn record_refund(
     history: &mut History,
