@@ -354,11 +354,7 @@ fn nfc_tap(
     _: &mut dyn FnMut(String),
     _: &Now,
 ) -> Result<TapResult, PosError> {
-    Err(PosError::Usage(
-        "this softpos was built without libnfc: `bash scripts/nfc-deps.sh`, then \
-         `cargo build -p pos --features nfc`"
-            .into(),
-    ))
+    Err(built_without("libnfc", "bash scripts/nfc-deps.sh", "nfc"))
 }
 
 #[cfg(feature = "pcsc")]
@@ -389,9 +385,19 @@ fn pcsc_tap(
     _: &mut dyn FnMut(String),
     _: &Now,
 ) -> Result<TapResult, PosError> {
-    Err(PosError::Usage(
-        "this softpos was built without PC/SC: `apt-get install libpcsclite-dev pcscd`, then \
-         `cargo build -p pos --features pcsc`"
-            .into(),
+    Err(built_without(
+        "PC/SC",
+        "apt-get install libpcsclite-dev pcscd",
+        "pcsc",
+    ))
+}
+
+/// Why a build without a reader kind's `feature` cannot use it, and how to
+/// build one that can.
+#[cfg(any(not(feature = "nfc"), not(feature = "pcsc")))]
+fn built_without(library: &str, setup: &str, feature: &str) -> PosError {
+    PosError::Usage(format!(
+        "this softpos was built without {library}: `{setup}`, then \
+         `cargo build -p pos --features {feature}`"
     ))
 }

@@ -8,22 +8,14 @@
 mod support;
 
 use pos::sync::Identity;
-use serde_json::Value;
-use support::{random_name, LocalAcquirer, ADMIN};
-
-const BINARY: &str = "5b5f0c1bd6f5cbf9e42f3a29f6f0bbf1c1b3d7a0a6b9e0e5c7d2f4a1b3c5d7e9";
+use support::{LocalAcquirer, BINARY};
 
 /// A fresh activation code with the fingerprint the letter would print.
 fn letter(acq: &LocalAcquirer) -> (String, String) {
-    let v: Value = ureq::post(&format!(
-        "{}/v1/merchants/{}/activation-codes",
-        acq.base, acq.merchant_id
-    ))
-    .set("authorization", &format!("Bearer {ADMIN}"))
-    .send_json(serde_json::json!({}))
-    .unwrap()
-    .into_json()
-    .unwrap();
+    let v = acq.admin(
+        &format!("/v1/merchants/{}/activation-codes", acq.merchant_id),
+        &serde_json::json!({}),
+    );
     (
         v["code"].as_str().unwrap().to_string(),
         v["acquirer_key_sha256"].as_str().unwrap().to_string(),
@@ -36,12 +28,12 @@ fn enrollment_goes_only_to_the_pinned_acquirer() {
     let impostor = LocalAcquirer::start(BINARY);
     let (code, fingerprint) = letter(&real);
     assert_eq!(fingerprint.len(), 64);
-    let dir = std::env::temp_dir().join(format!("pos-pin-{}", random_name()));
+    let dir = &real.dir;
 
     // The impostor is refused, and learns nothing it could use: the code
     // is not sent, so it is still good at the real acquirer.
     let err = pos::pay::open_terminal_pinned(
-        &dir,
+        dir,
         &impostor.base,
         Some(&code),
         Some(&fingerprint),
@@ -54,7 +46,7 @@ fn enrollment_goes_only_to_the_pinned_acquirer() {
             .contains("not the one on the activation letter"),
         "{err}"
     );
-    assert!(!Identity::exists(&dir));
+    assert!(!Identity::exists(dir));
 
     // Grouped and upper-case as printed on a letter.
     let printed = fingerprint
@@ -65,7 +57,7 @@ fn enrollment_goes_only_to_the_pinned_acquirer() {
         .collect::<Vec<_>>()
         .join(" ");
     let (client, _queue) =
-        pos::pay::open_terminal_pinned(&dir, &real.base, Some(&code), Some(&printed), BINARY)
+        pos::pay::open_terminal_pinned(dir, &real.base, Some(&code), Some(&printed), BINARY)
             .unwrap();
     assert_eq!(
         pos::sync::key_fingerprint(&client.identity().config().acquirer_public_key).unwrap(),
@@ -75,17 +67,16 @@ fn enrollment_goes_only_to_the_pinned_acquirer() {
     let limits = pos::queue::OfflineLimits::from_config(client.identity().config());
     assert_eq!(client.identity().config().offline_max_per_card, Some(3));
     assert_eq!(limits.max_per_card, 3);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_malformed_fingerprint_is_a_clear_error() {
     let real = LocalAcquirer::start(BINARY);
     let (code, _) = letter(&real);
-    let dir = std::env::temp_dir().join(format!("pos-pin-{}", random_name()));
-    let err = pos::pay::open_terminal_pinned(&dir, &real.base, Some(&code), Some("12:34"), BINARY)
+    let dir = &real.dir;
+    let err = pos::pay::open_terminal_pinned(dir, &real.base, Some(&code), Some("12:34"), BINARY)
         .err()
         .unwrap();
     assert!(err.to_string().contains("64 hex digits"), "{err}");
-    assert!(!Identity::exists(&dir));
+    assert!(!Identity::exists(dir));
 }

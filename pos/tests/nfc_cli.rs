@@ -60,18 +60,25 @@ fn without_libnfc_the_nfc_reader_says_how_to_build_it() {
 #[path = "support/pn532.rs"]
 mod pn532;
 
+/// The PN532 emulator with one virtual card in its field, or `None` (the
+/// test then skips) where no pseudo-terminal can be opened.
+#[cfg(feature = "nfc")]
+fn emulator(profile: &str, uid: [u8; 4]) -> Option<pn532::Pn532Emulator> {
+    let card = cardsim::VirtualCard::new(&cardsim::Profile::builtin(profile).unwrap()).unwrap();
+    match pn532::Pn532Emulator::start(vec![pn532::FieldCard::new(card, uid)]) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            eprintln!("skipped: cannot open a pseudo-terminal for the PN532 emulator: {e}");
+            None
+        }
+    }
+}
+
 #[cfg(feature = "nfc")]
 #[test]
 fn tap_on_an_nfc_reader_records_a_session_that_replays() {
-    use pn532::{FieldCard, Pn532Emulator};
-    let card =
-        cardsim::VirtualCard::new(&cardsim::Profile::builtin("visa-cvn18").unwrap()).unwrap();
-    let emu = match Pn532Emulator::start(vec![FieldCard::new(card, [0x08, 1, 2, 3])]) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("skipped: cannot open a pseudo-terminal for the PN532 emulator: {e}");
-            return;
-        }
+    let Some(emu) = emulator("visa-cvn18", [0x08, 1, 2, 3]) else {
+        return;
     };
     let dir = std::env::temp_dir().join(format!("softpos-nfc-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -105,34 +112,12 @@ fn tap_on_an_nfc_reader_records_a_session_that_replays() {
 #[cfg(feature = "nfc")]
 #[test]
 fn pay_over_an_nfc_reader_is_authorized_by_the_acquirer() {
-    use pn532::{FieldCard, Pn532Emulator};
-    let card =
-        cardsim::VirtualCard::new(&cardsim::Profile::builtin("mastercard-cvn16").unwrap()).unwrap();
-    let emu = match Pn532Emulator::start(vec![FieldCard::new(card, [0x08, 1, 2, 4])]) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("skipped: cannot open a pseudo-terminal for the PN532 emulator: {e}");
-            return;
-        }
+    let Some(emu) = emulator("mastercard-cvn16", [0x08, 1, 2, 4]) else {
+        return;
     };
     let acq = support::LocalAcquirer::start(&support::sha256_file(env!("CARGO_BIN_EXE_softpos")));
-    let dir = std::env::temp_dir().join(format!("softpos-nfc-pay-{}", std::process::id()));
     let reader = format!("nfc:{}", emu.connstring());
-    let o = softpos(&[
-        "pay",
-        "--reader",
-        &reader,
-        "--amount",
-        "2000",
-        "--currency",
-        "EUR",
-        "--acquirer",
-        &acq.base,
-        "--activation-code",
-        &acq.code,
-        "--data-dir",
-        dir.to_str().unwrap(),
-    ]);
+    let o = acq.softpos_pay(&reader, 2000);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("card found"), "{t}");
@@ -140,5 +125,4 @@ fn pay_over_an_nfc_reader_is_authorized_by_the_acquirer() {
     let stored = acq.stored(&support::terminal_id_in(&t));
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(stored[0]["amount_minor"], 2000);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,143 +8,18 @@
 // Helpers outside #[test] fns are test code too; clippy.toml only covers the fns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/acquirer.rs"]
+mod support;
+
 use pos::pay::{charge, open_terminal, PayStatus};
 use pos::queue::{EntryKind, EntryState, Queue};
 use pos::sync::Client;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-
-const ADMIN: &str = "test-admin-token";
-const BINARY: &str = "5b5f0c1bd6f5cbf9e42f3a29f6f0bbf1c1b3d7a0a6b9e0e5c7d2f4a1b3c5d7e9";
-
-fn random_name() -> String {
-    hex::encode(acquirer::util::random_bytes::<8>())
-}
-
-struct Env {
-    _rt: tokio::runtime::Runtime,
-    run: Option<acquirer::Running>,
-    base: String,
-    db: PathBuf,
-    dir: PathBuf,
-    merchant_id: String,
-    code: String,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(run) = self.run.take() {
-            run.task.abort();
-        }
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.db.display()));
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Env {
-    fn start() -> Env {
-        Env::start_allowing(BINARY)
-    }
-
-    /// An acquirer whose attestation policy allows `binary_sha256`.
-    fn start_allowing(binary_sha256: &str) -> Env {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let db = std::env::temp_dir().join(format!("pos-pay-{}.db", random_name()));
-        let config = acquirer::Config {
-            database: format!("sqlite:{}", db.display()),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_token: ADMIN.into(),
-            policy: acquirer::Policy::default(),
-            attestation: acquirer::default_attestation_policy(vec![binary_sha256.into()]),
-            clock: acquirer::Clock::System,
-        };
-        let run = rt.block_on(acquirer::spawn(&config)).unwrap();
-        let profiles = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../cardsim/profiles"));
-        let seeded = rt
-            .block_on(acquirer::demo::seed(&run.state, profiles))
-            .unwrap();
-        let base = format!("http://{}", run.addr);
-        Env {
-            _rt: rt,
-            run: Some(run),
-            base,
-            db,
-            dir: std::env::temp_dir().join(format!("pos-terminal-{}", random_name())),
-            merchant_id: seeded.merchant_id,
-            code: seeded.activation_code,
-        }
-    }
-
-    fn terminal(&self) -> (Client, Queue) {
-        open_terminal(&self.dir, &self.base, Some(&self.code), BINARY).unwrap()
-    }
-
-    fn admin(&self, path: &str, body: &Value) -> Value {
-        ureq::post(&format!("{}{path}", self.base))
-            .set("authorization", &format!("Bearer {ADMIN}"))
-            .send_json(body)
-            .unwrap()
-            .into_json()
-            .unwrap()
-    }
-
-    /// The acquirer's approved payments from this terminal today.
-    fn stored(&self, terminal_id: &str) -> Vec<Value> {
-        let today = acquirer::util::date_of_ms(acquirer::Clock::System.now_ms());
-        let v: Value = ureq::get(&format!(
-            "{}/v1/merchants/{}/statement?from={today}&to={today}",
-            self.base, self.merchant_id
-        ))
-        .set("authorization", &format!("Bearer {ADMIN}"))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
-        v["lines"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|l| l["terminal_id"] == terminal_id)
-            .cloned()
-            .collect()
-    }
-
-    /// A base URL where nothing listens.
-    fn nowhere() -> String {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        drop(l);
-        format!("http://{addr}")
-    }
-}
-
-fn tap(card: &str, amount: u64) -> kernel::Outcome {
-    pos::tap::tap(
-        &pos::tap::TapRequest {
-            card: card.into(),
-            amount,
-            currency: "EUR".into(),
-            keep_test_pan: false,
-        },
-        &pos::clock::Now::system(),
-    )
-    .unwrap()
-    .outcome
-}
-
-fn now() -> u64 {
-    pos::sync::now_ms()
-}
+use support::{lossy_proxy, now, nowhere, sha256_file, tap, LocalAcquirer, BINARY};
 
 #[test]
 fn approved_online_and_declined_by_the_issuer() {
-    let env = Env::start();
+    let env = LocalAcquirer::start(BINARY);
     let (mut client, mut queue) = env.terminal();
     let tid = client.identity().terminal_id().to_string();
 
@@ -191,7 +66,7 @@ fn approved_online_and_declined_by_the_issuer() {
 
 #[test]
 fn offline_approval_is_queued_then_forwarded_exactly_once() {
-    let env = Env::start();
+    let env = LocalAcquirer::start(BINARY);
     let (mut client, mut queue) = env.terminal();
     let tid = client.identity().terminal_id().to_string();
 
@@ -228,13 +103,13 @@ fn offline_approval_is_queued_then_forwarded_exactly_once() {
 
 #[test]
 fn unreachable_acquirer_queues_within_limits_and_declines_over_them() {
-    let env = Env::start();
+    let env = LocalAcquirer::start(BINARY);
     let (client, mut queue) = env.terminal();
     let limit = client.identity().config().offline_limit_minor;
     let tid = client.identity().terminal_id().to_string();
     let identity = pos::sync::Identity::open(&env.dir).unwrap();
     drop(client);
-    let mut offline = Client::new(&Env::nowhere(), identity, BINARY);
+    let mut offline = Client::new(&nowhere(), identity, BINARY);
 
     // The card wants to go online; nothing can be sent, so it is queued as
     // a deferred authorization under the offline limit.
@@ -281,11 +156,11 @@ fn offline_forward(queue: &mut Queue, client: &mut Client) -> pos::queue::Forwar
 
 #[test]
 fn deferred_authorization_the_issuer_declines_is_shown_to_the_merchant() {
-    let env = Env::start();
+    let env = LocalAcquirer::start(BINARY);
     let (client, mut queue) = env.terminal();
     let identity = pos::sync::Identity::open(&env.dir).unwrap();
     drop(client);
-    let mut offline = Client::new(&Env::nowhere(), identity, BINARY);
+    let mut offline = Client::new(&nowhere(), identity, BINARY);
     let r = charge(&mut offline, &mut queue, &tap("visa-cvn18", 900), 900).unwrap();
     assert_eq!(r.status, PayStatus::AcceptedOffline);
     env.admin(
@@ -317,7 +192,7 @@ fn deferred_authorization_the_issuer_declines_is_shown_to_the_merchant() {
 
 #[test]
 fn a_crash_between_enqueue_and_forward_loses_nothing() {
-    let env = Env::start();
+    let env = LocalAcquirer::start(BINARY);
     let tid;
     {
         let (mut client, mut queue) = env.terminal();
@@ -368,7 +243,7 @@ fn a_crash_between_enqueue_and_forward_loses_nothing() {
 
 #[test]
 fn a_tampered_queue_entry_does_not_open() {
-    let env = Env::start();
+    let env = LocalAcquirer::start(BINARY);
     let (mut client, mut queue) = env.terminal();
     let r = charge(&mut client, &mut queue, &tap("visa-offline", 100), 100).unwrap();
     assert_eq!(r.status, PayStatus::AcceptedOffline);
@@ -393,61 +268,13 @@ fn a_tampered_queue_entry_does_not_open() {
     drop(client);
 }
 
-/// Reads one HTTP/1.1 message (headers and a Content-Length body).
-fn read_http(s: &mut std::net::TcpStream) -> Option<Vec<u8>> {
-    use std::io::Read;
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        if s.read(&mut byte).ok()? == 0 {
-            return None;
-        }
-        buf.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).ok()?;
-    buf.extend_from_slice(&body);
-    Some(buf)
-}
-
-/// A network that delivers authorizations to the acquirer but loses its
-/// answers, and loses every other request outright.
-fn lossy_proxy(upstream: std::net::SocketAddr) -> String {
-    use std::io::Write;
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut c) = conn else { continue };
-            std::thread::spawn(move || {
-                // One request per connection; then the client's connection
-                // is dropped without a word.
-                if let Some(req) = read_http(&mut c) {
-                    if req.starts_with(b"POST /v1/authorizations ") {
-                        let mut up = std::net::TcpStream::connect(upstream).unwrap();
-                        up.write_all(&req).unwrap();
-                        let _answer = read_http(&mut up);
-                    }
-                }
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
 #[test]
 fn a_lost_answer_is_reversed_even_across_a_restart() {
-    let env = Env::start();
+    let env = LocalAcquirer::start(BINARY);
     let (mut client, mut queue) = env.terminal();
     let tid = client.identity().terminal_id().to_string();
     client.attest().unwrap();
-    client.set_base(&lossy_proxy(env.run.as_ref().unwrap().addr));
+    client.set_base(&lossy_proxy(env.addr()));
     client.set_timeout(std::time::Duration::from_secs(5));
 
     let r = charge(&mut client, &mut queue, &tap("visa-cvn18", 4_321), 4_321).unwrap();
@@ -483,11 +310,7 @@ fn a_lost_answer_is_reversed_even_across_a_restart() {
 #[test]
 fn softpos_pay_enrolls_pays_online_and_offline() {
     let exe = env!("CARGO_BIN_EXE_softpos");
-    let sha = hex::encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        &std::fs::read(exe).unwrap(),
-    ));
-    let env = Env::start_allowing(&sha);
+    let env = LocalAcquirer::start(&sha256_file(exe));
     let pay = |args: &[&str]| {
         let mut cmd = std::process::Command::new(exe);
         cmd.arg("pay").arg("--data-dir").arg(&env.dir).args(args);
@@ -542,7 +365,7 @@ fn softpos_pay_enrolls_pays_online_and_offline() {
     assert_eq!(env.stored(tid).len(), 2);
 
     // Acquirer unreachable and the amount over the offline limit: declined.
-    let (code, out, _) = pay(&["--amount", "6000", "--acquirer", &Env::nowhere()]);
+    let (code, out, _) = pay(&["--amount", "6000", "--acquirer", &nowhere()]);
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("DECLINED") && out.contains("offline limit"),

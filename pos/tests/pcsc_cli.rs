@@ -175,22 +175,7 @@ mod live {
             .one_tap(true)
             .spawn(vpcd_addr())
             .unwrap();
-        let dir = std::env::temp_dir().join(format!("softpos-pcsc-pay-{}", std::process::id()));
-        let o = softpos(&[
-            "pay",
-            "--reader",
-            "pcsc:PCD 00 00",
-            "--amount",
-            "1250",
-            "--currency",
-            "EUR",
-            "--acquirer",
-            &acq.base,
-            "--activation-code",
-            &acq.code,
-            "--data-dir",
-            &dir.to_string_lossy(),
-        ]);
+        let o = acq.softpos_pay("pcsc:PCD 00 00", 1250);
         let t = text(&o);
         assert!(o.status.success(), "{t}");
         assert!(t.contains("present one card to Virtual PCD 00 00"), "{t}");
@@ -202,6 +187,5 @@ mod live {
         let stored = acq.stored(&crate::support::terminal_id_in(&t));
         assert_eq!(stored.len(), 1, "{stored:?}");
         assert_eq!(stored[0]["amount_minor"], 1250);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -101,23 +101,10 @@ fn enqueue_vs_bare_insert() {
 #[test]
 #[ignore = "benchmark: run with --ignored --nocapture"]
 fn drain_10000_to_the_acquirer() {
-    const BINARY: &str = "5b5f0c1bd6f5cbf9e42f3a29f6f0bbf1c1b3d7a0a6b9e0e5c7d2f4a1b3c5d7e9";
     const DRAIN: usize = 10_000;
-    let acq = support::LocalAcquirer::start(BINARY);
-    let dir = std::env::temp_dir().join(format!("pos-drain-{}", support::random_name()));
-    let (mut client, mut queue) =
-        pos::pay::open_terminal(&dir, &acq.base, Some(&acq.code), BINARY).unwrap();
-    let outcome = pos::tap::tap(
-        &pos::tap::TapRequest {
-            card: "visa-offline".into(),
-            amount: 1_000,
-            currency: "EUR".into(),
-            keep_test_pan: false,
-        },
-        &pos::clock::Now::system(),
-    )
-    .unwrap()
-    .outcome;
+    let acq = support::LocalAcquirer::start(support::BINARY);
+    let (mut client, mut queue) = acq.terminal();
+    let outcome = support::tap("visa-offline", 1_000);
     let icc = pos::pay::field_55(&outcome).unwrap();
     let config = client.identity().config().clone();
     let limits = OfflineLimits {
@@ -156,5 +143,4 @@ fn drain_10000_to_the_acquirer() {
         DRAIN as f64 / took.as_secs_f64()
     );
     assert_eq!(acq.stored(client.identity().terminal_id()).len(), DRAIN);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -21,8 +21,7 @@ use std::time::Duration;
 
 #[path = "support/acquirer.rs"]
 mod support;
-use support::LocalAcquirer;
-const BINARY: &str = "5b5f0c1bd6f5cbf9e42f3a29f6f0bbf1c1b3d7a0a6b9e0e5c7d2f4a1b3c5d7e9";
+use support::{LocalAcquirer, BINARY};
 const PAYMENTS: usize = 1_000;
 const AMOUNT: u64 = 1_000;
 
@@ -44,17 +43,7 @@ fn torture_child() {
         open_terminal(Path::new(&dir), &base, Some(&code), BINARY).unwrap();
     // One tap; every payment carries its field 55 under its own tsc (the
     // acquirer keys on terminal + tsc, the card's data may repeat).
-    let outcome = pos::tap::tap(
-        &pos::tap::TapRequest {
-            card: "visa-offline".into(),
-            amount: AMOUNT,
-            currency: "EUR".into(),
-            keep_test_pan: false,
-        },
-        &pos::clock::Now::system(),
-    )
-    .unwrap()
-    .outcome;
+    let outcome = support::tap("visa-offline", AMOUNT);
     assert_eq!(outcome.kind, kernel::OutcomeKind::Approved);
     let icc = field_55(&outcome).unwrap();
     let config = client.identity().config().clone();

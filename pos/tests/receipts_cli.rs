@@ -4,15 +4,15 @@
 // Helpers outside #[test] fns are test code too; clippy.toml only covers the fns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/acquirer_env.rs"]
+#[path = "support/acquirer.rs"]
 mod support;
 
 use serde_json::Value;
-use support::Env;
+use support::{sha256_file, LocalAcquirer};
 
 struct Cli<'a> {
     exe: &'static str,
-    env: &'a Env,
+    env: &'a LocalAcquirer,
 }
 
 impl Cli<'_> {
@@ -47,11 +47,7 @@ impl Cli<'_> {
 #[test]
 fn a_merchant_pays_lists_prints_refunds_voids_and_totals() {
     let exe = env!("CARGO_BIN_EXE_softpos");
-    let sha = hex::encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        &std::fs::read(exe).unwrap(),
-    ));
-    let env = Env::start_allowing(&sha);
+    let env = LocalAcquirer::start(&sha256_file(exe));
     let cli = Cli { exe, env: &env };
 
     // Pay prints the result, then the receipt.

@@ -9,7 +9,7 @@
 // Helpers outside #[test] fns are test code too; clippy.toml only covers the fns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/acquirer_env.rs"]
+#[path = "support/acquirer.rs"]
 mod support;
 
 use pos::history::{self, Filter, History, Kind, Status};
@@ -18,7 +18,7 @@ use pos::queue::Queue;
 use pos::sync::Client;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use support::{lossy_proxy, now, tap, Env, BINARY};
+use support::{lossy_proxy, now, nowhere, tap, LocalAcquirer, BINARY};
 
 /// Charges and records, as `pos::pay::pay` does.
 fn pay(
@@ -133,7 +133,7 @@ fn compare(h: &History, day: &str, statement: &Value, settlement: &Value) -> Res
 
 #[test]
 fn a_day_of_payments_matches_the_acquirers_settlement() {
-    let env = Env::start();
+    let env = LocalAcquirer::start(BINARY);
     let (mut client, mut queue) = env.terminal();
     let mut h = History::open_in(&env.dir).unwrap();
     let config = client.identity().config().clone();
@@ -172,7 +172,7 @@ fn a_day_of_payments_matches_the_acquirers_settlement() {
 
     // The acquirer is unreachable: two payments accepted offline.
     let identity = pos::sync::Identity::open(&env.dir).unwrap();
-    let mut offline = Client::new(&Env::nowhere(), identity, BINARY);
+    let mut offline = Client::new(&nowhere(), identity, BINARY);
     let o1 = pay(&mut offline, &mut queue, &mut h, "visa-cvn18", 2_000);
     let o2 = pay(&mut offline, &mut queue, &mut h, "mastercard-cvn16", 900);
     assert_eq!(o1.status, PayStatus::AcceptedOffline, "{o1:?}");
@@ -219,7 +219,7 @@ fn a_day_of_payments_matches_the_acquirers_settlement() {
         BINARY,
     );
     lossy.attest().unwrap();
-    lossy.set_base(&lossy_proxy(env.run.as_ref().unwrap().addr));
+    lossy.set_base(&lossy_proxy(env.addr()));
     lossy.set_timeout(std::time::Duration::from_secs(5));
     let rv = pay(&mut lossy, &mut queue, &mut h, "visa-cvn18", 4_321);
     assert_eq!(rv.status, PayStatus::Reversed, "{rv:?}");
@@ -289,38 +289,22 @@ fn a_day_of_payments_matches_the_acquirers_settlement() {
     h.delete_for_test(a2_id).unwrap();
     assert!(compare(&h, &day, &statement, &settlement).is_err());
     rec.fee_minor = Some(rec.fee_minor.unwrap() + 1);
-    h.record(&pos::history::NewRecord {
-        tsc: rec.tsc,
-        reference: None,
-        kind: rec.kind,
-        channel: rec.channel.clone(),
-        status: rec.status,
-        amount_minor: rec.amount_minor,
-        currency: rec.currency,
-        masked_pan: rec.masked_pan.clone(),
-        wallet: None,
-        payment_id: rec.payment_id.clone(),
-        original_payment_id: None,
-        auth_code: rec.auth_code.clone(),
-        response_code: rec.response_code.clone(),
-        message: rec.message.clone(),
-        figures: Some(pos::sync::Figures {
-            fee_bps: 150,
-            fee_minor: rec.fee_minor.unwrap(),
-            net_minor: rec.net_minor.unwrap(),
-            business_date: rec.business_date.clone(),
-            settlement_date: rec.settlement_date.clone().unwrap(),
-        }),
-        at_ms: now(),
-    })
-    .unwrap();
+    let mut twin = pos::history::NewRecord::from_record(&rec, now());
+    twin.figures = Some(pos::sync::Figures {
+        fee_bps: 150,
+        fee_minor: rec.fee_minor.unwrap(),
+        net_minor: rec.net_minor.unwrap(),
+        business_date: rec.business_date.clone(),
+        settlement_date: rec.settlement_date.clone().unwrap(),
+    });
+    h.record(&twin).unwrap();
     let err = compare(&h, &day, &statement, &settlement).unwrap_err();
     assert!(err.contains("lines differ"), "{err}");
 }
 
 #[test]
 fn a_fee_change_resigns_the_configuration_and_the_terminal_fetches_it() {
-    let env = Env::start();
+    let env = LocalAcquirer::start(BINARY);
     let (mut client, mut queue) = env.terminal();
     let mut h = History::open_in(&env.dir).unwrap();
     let a = pay(&mut client, &mut queue, &mut h, "visa-cvn18", 10_000);

@@ -1,7 +1,7 @@
 //! `softpos`: simulated taps, replay of recorded sessions, transcript
 //! import, the list of virtual cards.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use pos::qa::{self, ImportFormat};
 use pos::tap::{self, TapRequest};
 use pos::PosError;
@@ -146,23 +146,15 @@ enum Command {
         /// Minor units; what is left of the payment if absent.
         #[arg(long)]
         amount: Option<u64>,
-        #[arg(long, value_name = "URL")]
-        acquirer: String,
-        #[arg(long, value_name = "DIR")]
-        data_dir: PathBuf,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        to: AdjustTo,
     },
     /// Void an approved payment that is not settled yet.
     Void {
         #[arg(long)]
         tsc: u32,
-        #[arg(long, value_name = "URL")]
-        acquirer: String,
-        #[arg(long, value_name = "DIR")]
-        data_dir: PathBuf,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        to: AdjustTo,
     },
     /// Count and sum one business day's payments: what the acquirer's
     /// settlement for that day should hold.
@@ -180,6 +172,17 @@ enum Command {
         #[command(subcommand)]
         command: pos::qr::cli::QrCommand,
     },
+}
+
+/// Where a refund or void goes, and how its answer is printed.
+#[derive(Args)]
+struct AdjustTo {
+    #[arg(long, value_name = "URL")]
+    acquirer: String,
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -274,19 +277,8 @@ fn main() -> ExitCode {
             width,
             out,
         } => run_receipt(&data_dir, tsc, format, width, out.as_deref()),
-        Command::Refund {
-            tsc,
-            amount,
-            acquirer,
-            data_dir,
-            json,
-        } => run_adjust(&data_dir, &acquirer, tsc, Some(amount), json),
-        Command::Void {
-            tsc,
-            acquirer,
-            data_dir,
-            json,
-        } => run_adjust(&data_dir, &acquirer, tsc, None, json),
+        Command::Refund { tsc, amount, to } => run_adjust(&to, tsc, Some(amount)),
+        Command::Void { tsc, to } => run_adjust(&to, tsc, None),
         Command::Totals {
             data_dir,
             date,
@@ -707,13 +699,8 @@ fn run_receipt(
 
 /// `refund` when `amount` is `Some` (its inner `None`: all that is left),
 /// else `void`.
-fn run_adjust(
-    dir: &std::path::Path,
-    acquirer: &str,
-    tsc: u32,
-    amount: Option<Option<u64>>,
-    json: bool,
-) -> Result<ExitCode, PosError> {
+fn run_adjust(to: &AdjustTo, tsc: u32, amount: Option<Option<u64>>) -> Result<ExitCode, PosError> {
+    let (dir, acquirer, json) = (to.data_dir.as_path(), to.acquirer.as_str(), to.json);
     let (mut client, mut queue) =
         pos::pay::open_terminal(dir, acquirer, None, &own_binary_sha256()?)?;
     let mut history =

@@ -424,10 +424,10 @@ impl History {
             &f.map(|f| f.settlement_date.clone())
                 .filter(|d| !d.is_empty()),
         ];
+        let mut v: Vec<&dyn ToSql> = values.to_vec();
+        v.push(&at);
         let id = match existing {
             Some(id) => {
-                let mut v: Vec<&dyn ToSql> = values.to_vec();
-                v.push(&at);
                 v.push(&id);
                 tx.execute(
                     "UPDATE payments SET tsc = ?1, reference = ?2, kind = ?3, channel = ?4, status = ?5, \
@@ -443,8 +443,6 @@ impl History {
                 id
             }
             None => {
-                let mut v: Vec<&dyn ToSql> = values.to_vec();
-                v.push(&at);
                 tx.execute(
                     "INSERT INTO payments (tsc, reference, kind, channel, status, amount_minor, currency, \
                      masked_pan, wallet, payment_id, original_payment_id, auth_code, response_code, message, \
@@ -471,23 +469,22 @@ impl History {
 
     /// The payment recorded under `tsc`.
     pub fn by_tsc(&self, tsc: u32) -> Result<Option<Record>, HistoryError> {
-        Ok(self
-            .conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM payments WHERE tsc = ?1"),
-                [tsc],
-                row_to_record,
-            )
-            .optional()?)
+        self.one("tsc", &tsc)
     }
 
     /// The payment with local row ID `id`.
     pub fn by_id(&self, id: i64) -> Result<Option<Record>, HistoryError> {
+        self.one("id", &id)
+    }
+
+    /// The row whose unique `column` (a name from this file, never input)
+    /// holds `key`.
+    fn one(&self, column: &str, key: &dyn ToSql) -> Result<Option<Record>, HistoryError> {
         Ok(self
             .conn
             .query_row(
-                &format!("SELECT {COLUMNS} FROM payments WHERE id = ?1"),
-                [id],
+                &format!("SELECT {COLUMNS} FROM payments WHERE {column} = ?1"),
+                [key],
                 row_to_record,
             )
             .optional()?)
@@ -646,8 +643,40 @@ impl History {
 }
 
 impl NewRecord {
-    /// An update of `rec` with everything it holds.
-    fn from_record(rec: &Record, now_ms: u64) -> NewRecord {
+    /// A payment with nothing from the acquirer yet: no IDs, codes,
+    /// figures or message.
+    fn answerless(
+        kind: Kind,
+        channel: &str,
+        status: Status,
+        amount_minor: u64,
+        currency: u16,
+        at_ms: u64,
+    ) -> NewRecord {
+        NewRecord {
+            tsc: None,
+            reference: None,
+            kind,
+            channel: channel.into(),
+            status,
+            amount_minor,
+            currency,
+            masked_pan: None,
+            wallet: None,
+            payment_id: None,
+            original_payment_id: None,
+            auth_code: None,
+            response_code: None,
+            message: String::new(),
+            figures: None,
+            at_ms,
+        }
+    }
+
+    /// An update of `rec` with everything it holds, at `now_ms`. Without
+    /// figures the stored fee and net are kept, and the business date
+    /// becomes `now_ms`'s UTC date.
+    pub fn from_record(rec: &Record, now_ms: u64) -> NewRecord {
         NewRecord {
             tsc: rec.tsc,
             reference: rec.reference.clone(),
@@ -715,21 +744,16 @@ pub fn record_charge(
     };
     let mut rec = NewRecord {
         tsc: result.tsc,
-        reference: None,
-        kind: Kind::Purchase,
-        channel: channel.into(),
-        status,
-        amount_minor,
-        currency,
         masked_pan: result.masked_pan.clone(),
-        wallet: None,
-        payment_id: None,
-        original_payment_id: None,
-        auth_code: None,
-        response_code: None,
         message: result.message.clone(),
-        figures: None,
-        at_ms: now_ms,
+        ..NewRecord::answerless(
+            Kind::Purchase,
+            channel,
+            status,
+            amount_minor,
+            currency,
+            now_ms,
+        )
     };
     if let Some(resp) = &result.response {
         rec.apply_response(resp, channel);
@@ -794,21 +818,17 @@ pub fn record_refund(
 ) -> Result<i64, HistoryError> {
     let mut rec = NewRecord {
         tsc: Some(resp.tsc),
-        reference: None,
-        kind: Kind::Refund,
-        channel: "online".into(),
-        status: Status::Approved,
-        amount_minor,
-        currency: original.currency,
         masked_pan: original.masked_pan.clone(),
         wallet: original.wallet.clone(),
-        payment_id: None,
         original_payment_id: original.payment_id.clone(),
-        auth_code: None,
-        response_code: None,
-        message: String::new(),
-        figures: None,
-        at_ms: now_ms,
+        ..NewRecord::answerless(
+            Kind::Refund,
+            "online",
+            Status::Approved,
+            amount_minor,
+            original.currency,
+            now_ms,
+        )
     };
     rec.apply_response(resp, "online");
     rec.message = format!(

@@ -136,12 +136,7 @@ pub fn refund(
     let refund_tsc = queue.next_tsc().map_err(io)?;
     let resp = with_retries(|| client.refund(refund_tsc, &payment_id, amount)).map_err(refused)?;
     let id = record_refund(history, &original, &resp, amount, now_ms()).map_err(io)?;
-    let record = history
-        .by_id(id)
-        .map_err(io)?
-        .ok_or_else(|| PosError::Io("refund recorded but not found".into()))?;
-    let receipt = Receipt::build(&record, client.identity().config());
-    Ok(Adjustment { record, receipt })
+    adjustment(client, history, id, "refund")
 }
 
 /// Voids the approved, unsettled payment under `tsc` and records it.
@@ -155,10 +150,20 @@ pub fn void(client: &mut Client, history: &mut History, tsc: u32) -> Result<Adju
         )));
     }
     let id = record_void(history, &original, &resp, now_ms()).map_err(io)?;
+    adjustment(client, history, id, "void")
+}
+
+/// The row `what` was just recorded as, with its receipt.
+fn adjustment(
+    client: &Client,
+    history: &History,
+    id: i64,
+    what: &str,
+) -> Result<Adjustment, PosError> {
     let record = history
         .by_id(id)
         .map_err(io)?
-        .ok_or_else(|| PosError::Io("void recorded but not found".into()))?;
+        .ok_or_else(|| PosError::Io(format!("{what} recorded but not found")))?;
     let receipt = Receipt::build(&record, client.identity().config());
     Ok(Adjustment { record, receipt })
 }
