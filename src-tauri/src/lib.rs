@@ -1,0 +1,214 @@
+//! The SoftPOS merchant app: a Tauri 2 shell that registers state,
+//! commands and events over the `pos` crate, and nothing else. Every
+//! command is a thin wrapper over [`core::Core`], which is plain Rust and
+//! tested without a window.
+//!
+//! It must never decide a payment itself (the kernel, `pos::pay::charge`
+//! and the queue do), never show or send a clear card number, and never
+//! give the window more than its own commands and events.
+#![forbid(unsafe_code)]
+
+pub mod core;
+pub mod demo;
+pub mod types;
+
+use crate::core::{Core, Options, Sink};
+use crate::types::{AppStatus, CommandError, ErrorCode, MerchantQr, PaymentEvent, ScannedCode, Settings, UiRequest};
+use std::sync::Arc;
+use std::time::Duration;
+use tauri::{AppHandle, Emitter, Manager, State};
+
+/// Sends events to the window.
+struct WindowSink(AppHandle);
+
+impl Sink for WindowSink {
+    fn payment(&self, event: &PaymentEvent) {
+        let _ = self.0.emit("payment", event);
+    }
+    fn status(&self, status: &AppStatus) {
+        let _ = self.0.emit("status", status);
+    }
+}
+
+type CoreState<'a> = State<'a, Arc<Core>>;
+
+/// Runs blocking work (HTTP, SQLite) off the async runtime's workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CommandError> + Send + 'static,
+) -> Result<T, CommandError> {
+    tauri::async_runtime::spawn_blocking(f)
+        .await
+        .map_err(|e| CommandError::new(ErrorCode::Internal, e.to_string()))?
+}
+
+#[tauri::command]
+fn get_status(core: CoreState<'_>) -> AppStatus {
+    core.status()
+}
+
+#[tauri::command]
+async fn enroll(core: CoreState<'_>, code: String) -> Result<AppStatus, CommandError> {
+    let core = Arc::clone(&core);
+    blocking(move || core.enroll(&code)).await
+}
+
+#[tauri::command]
+fn save_settings(core: CoreState<'_>, settings: Settings) -> Result<AppStatus, CommandError> {
+    core.save_settings(settings)
+}
+
+#[tauri::command]
+async fn set_network(
+    app: AppHandle,
+    core: CoreState<'_>,
+    on: bool,
+) -> Result<AppStatus, CommandError> {
+    let core = Arc::clone(&core);
+    let status = blocking(move || core.set_network(on)).await?;
+    let _ = app.emit("status", &status);
+    Ok(status)
+}
+
+#[tauri::command]
+async fn sync_now(core: CoreState<'_>) -> Result<AppStatus, CommandError> {
+    let core = Arc::clone(&core);
+    blocking(move || core.sync()).await
+}
+
+#[tauri::command]
+async fn start_payment(
+    app: AppHandle,
+    core: CoreState<'_>,
+    amount_minor: u64,
+) -> Result<UiRequest, CommandError> {
+    let core = Arc::clone(&core);
+    blocking(move || core.start_payment(amount_minor, &WindowSink(app))).await
+}
+
+#[tauri::command]
+fn cancel_payment(core: CoreState<'_>) -> Result<(), CommandError> {
+    core.cancel_payment()
+}
+
+/// Returns at once; the payment's steps arrive as `payment` events.
+#[tauri::command]
+fn present_card(app: AppHandle, core: CoreState<'_>) {
+    let core = Arc::clone(&core);
+    std::thread::spawn(move || {
+        // Failures are reported as a `failed` event by present_card.
+        let _ = core.present_card(&WindowSink(app));
+    });
+}
+
+#[tauri::command]
+fn merchant_qr(core: CoreState<'_>, amount_minor: u64) -> Result<MerchantQr, CommandError> {
+    core.merchant_qr(amount_minor)
+}
+
+#[tauri::command]
+fn scan_code(core: CoreState<'_>, text: String) -> Result<ScannedCode, CommandError> {
+    core.scan(&text)
+}
+
+/// Forwards queued payments in the background while there are some.
+fn spawn_forwarder(app: AppHandle, core: Arc<Core>) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(2));
+        if core.wants_sync() {
+            if let Ok(status) = core.sync() {
+                let _ = app.emit("status", &status);
+            }
+        }
+    });
+}
+
+/// Lets the page use the camera (and only the camera): WebKitGTK refuses
+/// getUserMedia unless media streams are enabled and the permission
+/// request is answered. `SOFTPOS_MOCK_CAMERA=1` swaps in WebKit's mock
+/// capture device for tests.
+#[cfg(target_os = "linux")]
+fn allow_camera(window: &tauri::WebviewWindow) {
+    let mock = std::env::var_os("SOFTPOS_MOCK_CAMERA").is_some();
+    let _ = window.with_webview(move |wv| {
+        use webkit2gtk::glib::prelude::Cast;
+        use webkit2gtk::{
+            PermissionRequestExt, SettingsExt, UserMediaPermissionRequest,
+            UserMediaPermissionRequestExt, WebViewExt,
+        };
+        let view = wv.inner();
+        if let Some(settings) = WebViewExt::settings(&view) {
+            settings.set_enable_media_stream(true);
+            settings.set_enable_mock_capture_devices(mock);
+        }
+        view.connect_permission_request(|_, req| {
+            match req.downcast_ref::<UserMediaPermissionRequest>() {
+                Some(m) if m.is_for_video_device() && !m.is_for_audio_device() => req.allow(),
+                _ => req.deny(),
+            }
+            true
+        });
+    });
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allow_camera(_: &tauri::WebviewWindow) {}
+
+fn setup(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
+    let data_dir = core::data_dir(app.path().app_data_dir().ok().as_deref());
+    let binary_sha256 = core::binary_sha256();
+    // Demo mode unless an acquirer is named.
+    let (demo, acquirer_url, prefilled_code) = match std::env::var("SOFTPOS_ACQUIRER") {
+        Ok(url) if !url.is_empty() => (false, url, None),
+        _ => {
+            let acq = demo::start(&data_dir.join("demo"), &binary_sha256)?;
+            let url = acq.url.clone();
+            let code = acq.activation_code.clone();
+            app.manage(acq);
+            (true, url, Some(code))
+        }
+    };
+    let core = Core::open(Options {
+        data_dir,
+        acquirer_url,
+        demo,
+        prefilled_code,
+        binary_sha256,
+        reader_override: std::env::var("SOFTPOS_READER").ok().filter(|r| !r.is_empty()),
+    })
+    .map_err(|e| e.message)?;
+    app.manage(Arc::clone(&core));
+    spawn_forwarder(app.handle().clone(), core);
+    let window =
+        tauri::WebviewWindowBuilder::new(app, "main", tauri::WebviewUrl::App("index.html".into()))
+            .title("SoftPOS")
+            .inner_size(420.0, 780.0)
+            .build()?;
+    allow_camera(&window);
+    Ok(())
+}
+
+/// Starts the app; the exit code says whether it could.
+pub fn run() -> std::process::ExitCode {
+    let r = tauri::Builder::default()
+        .invoke_handler(tauri::generate_handler![
+            get_status,
+            enroll,
+            save_settings,
+            set_network,
+            sync_now,
+            start_payment,
+            cancel_payment,
+            present_card,
+            merchant_qr,
+            scan_code,
+        ])
+        .setup(setup)
+        .run(tauri::generate_context!());
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("softpos-app: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

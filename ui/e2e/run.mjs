@@ -1,0 +1,344 @@
+// End-to-end tests driving the real app window through tauri-driver and
+// WebKitWebDriver, with plain fetch against the WebDriver HTTP API. The
+// app runs in demo mode (embedded acquirer, simulated reader) on a fresh
+// data directory. Each test saves a screenshot into docs/screenshots/.
+//
+// Usage: node e2e/run.mjs <path to softpos-app binary>
+// Needs a display (run under xvfb-run) and tauri-driver on PATH or in
+// ../.tools/bin.
+
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "../..");
+const app = resolve(process.argv[2] ?? join(repo, "src-tauri/target/debug/softpos-app"));
+const shots = join(repo, "docs/screenshots");
+const figuresFile = process.env.SOFTPOS_FIGURES ?? join(repo, "ui/e2e/figures.json");
+const PORT = 4444;
+const W3C_ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+
+mkdirSync(shots, { recursive: true });
+const dataDir = mkdtempSync(join(tmpdir(), "softpos-e2e-"));
+const driverBin = existsSync(join(repo, ".tools/bin/tauri-driver")) ? join(repo, ".tools/bin/tauri-driver") : "tauri-driver";
+
+const driver = spawn(driverBin, ["--port", String(PORT)], {
+  env: { ...process.env, SOFTPOS_DATA_DIR: dataDir, SOFTPOS_READER: "sim:visa-cvn18" },
+  stdio: ["ignore", "inherit", "inherit"],
+});
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function wd(method, path, body) {
+  const r = await fetch(`http://127.0.0.1:${PORT}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const j = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(j.value ?? j)}`);
+  return j.value;
+}
+
+async function waitForDriver() {
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(`http://127.0.0.1:${PORT}/status`);
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error("tauri-driver did not start");
+}
+
+class Session {
+  static async start() {
+    const s = new Session();
+    const v = await wd("POST", "/session", {
+      capabilities: { alwaysMatch: { "tauri:options": { application: app } } },
+    });
+    s.id = v.sessionId;
+    return s;
+  }
+  p(path) {
+    return `/session/${this.id}${path}`;
+  }
+  exec(script, ...args) {
+    return wd("POST", this.p("/execute/sync"), { script, args });
+  }
+  async find(css) {
+    const v = await wd("POST", this.p("/element"), { using: "css selector", value: css });
+    return v[W3C_ELEMENT];
+  }
+  async click(css) {
+    await this.waitFor(css);
+    await wd("POST", this.p(`/element/${await this.find(css)}/click`), {});
+  }
+  async type(css, text) {
+    await this.waitFor(css);
+    await wd("POST", this.p(`/element/${await this.find(css)}/value`), { text });
+  }
+  async text(css) {
+    await this.waitFor(css);
+    return wd("GET", this.p(`/element/${await this.find(css)}/text`));
+  }
+  /** Waits until `css` matches and, if given, `pred(element)` holds in the page. */
+  async waitFor(css, pred = "true", timeoutMs = 15000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const ok = await this.exec(`const el = document.querySelector(arguments[0]); return !!el && (${pred});`, css);
+      if (ok) return;
+      if (Date.now() > deadline) {
+        const html = await this.exec("return document.getElementById('app').innerText");
+        throw new Error(`timed out waiting for ${css} ${pred}; page:\n${html}`);
+      }
+      await sleep(100);
+    }
+  }
+  async select(css, value) {
+    await this.waitFor(css);
+    await this.exec(
+      "const el = document.querySelector(arguments[0]); el.value = arguments[1]; el.dispatchEvent(new Event('change'));",
+      css,
+      value,
+    );
+    await this.waitFor(css, `el.value === ${JSON.stringify(value)}`);
+  }
+  async screenshot(name) {
+    const b64 = await wd("GET", this.p("/screenshot"));
+    writeFileSync(join(shots, `${name}.png`), Buffer.from(b64, "base64"));
+  }
+  async close() {
+    await wd("DELETE", this.p("")).catch(() => {});
+  }
+}
+
+const results = [];
+async function test(name, f) {
+  const t0 = Date.now();
+  try {
+    await f();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    console.log(`FAIL ${name}: ${e.message}`);
+  }
+}
+
+function assert(cond, what) {
+  if (!cond) throw new Error(`assertion failed: ${what}`);
+}
+
+async function keyIn(s, digits) {
+  for (const d of digits) await s.click(`button[data-key="${d}"]`);
+}
+
+/** A card payment of `digits` with `card`, ending in `status`. */
+async function cardPayment(s, digits, card, status) {
+  await s.waitFor("#sale");
+  await keyIn(s, digits);
+  await s.click("#charge");
+  await s.waitFor("#pay", "el.dataset.phase === 'waiting_for_card'");
+  await s.select("#virtual-card", card);
+  await s.click("#tap");
+  if (status) await s.waitFor("#pay", `el.dataset.status === ${JSON.stringify(status)} && el.dataset.phase === 'ended'`);
+}
+
+// RSS of the app and the WebKit processes it started, in MiB.
+function rssOf(pid) {
+  try {
+    const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/);
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+function appPids() {
+  const pids = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readlinkSync(`/proc/${d}/exe`) === app) pids.push(Number(d));
+    } catch {}
+  }
+  return pids;
+}
+function childrenOf(pid) {
+  const out = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(d), ...childrenOf(Number(d)));
+    } catch {}
+  }
+  return out;
+}
+// Seconds since the app process started, from /proc (clock ticks of 10 ms).
+function appAgeMs() {
+  const [pid] = appPids();
+  if (!pid) return null;
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const start = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+  const uptime = Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
+  return Math.round((uptime - start / 100) * 1000);
+}
+function memory() {
+  const [pid] = appPids();
+  if (!pid) return null;
+  const app = rssOf(pid);
+  const total = [pid, ...childrenOf(pid)].reduce((a, p) => a + rssOf(p), 0);
+  return { appMiB: Math.round(app), withWebKitMiB: Math.round(total) };
+}
+
+let failed = false;
+try {
+  await waitForDriver();
+  const s = await Session.start();
+
+  await test("enrollment with the prefilled demo code", async () => {
+    await s.waitFor("#enroll");
+    await s.waitFor("#code", "el.value.length > 0");
+    await s.screenshot("01-enrollment");
+    await s.click("#enroll-submit");
+    await s.waitFor("#merchant-name");
+    assert((await s.text("#merchant-name")) === "Demo Grocery", "merchant name");
+    assert((await s.text("#merchant-mcc")) === "5411", "MCC");
+    assert((await s.text("#merchant-acquirer")).startsWith("http://127.0.0.1:"), "acquirer");
+    await s.waitFor("#reader", "el.value === 'sim'");
+    await s.screenshot("02-enrolled");
+    await s.click("#enroll-continue");
+    await s.waitFor("#sale");
+  });
+
+  await test("card payment approved", async () => {
+    await keyIn(s, "2500");
+    assert((await s.text("#amount")) === "€25.00", "amount shows €25.00");
+    await s.click("#charge");
+    await s.waitFor("#pay", "el.dataset.phase === 'waiting_for_card'");
+    await s.waitFor(".contactless");
+    await s.waitFor(".light[data-light='1']", "el.classList.contains('on')");
+    await s.screenshot("03-present-card");
+    await s.select("#virtual-card", "visa-cvn18");
+    await s.click("#tap");
+    // Book A's "Remove card" holds before the verdict.
+    await s.waitFor("#pay", "el.dataset.message === 'card_read_ok_remove_card'", 5000).catch(() => {});
+    await s.waitFor("#pay", "el.dataset.status === 'approved' && el.dataset.phase === 'ended'");
+    assert((await s.text("#pay-message")) === "Approved", "Approved headline");
+    assert((await s.text("#auth-code")).startsWith("Auth code"), "auth code shown");
+    await s.waitFor(".light[data-light='4']", "el.classList.contains('on')");
+    await s.screenshot("04-approved");
+    await s.click("#new-sale");
+  });
+
+  await test("card payment declined", async () => {
+    await cardPayment(s, "1999", "visa-decline", "declined");
+    assert((await s.text("#pay-message")) === "Declined", "Declined headline");
+    await s.screenshot("05-declined");
+    await s.click("#new-sale");
+  });
+
+  await test("card removed too early, then presented again", async () => {
+    await cardPayment(s, "700", "visa-removed", null);
+    await s.waitFor("#pay", "el.dataset.phase === 'retry' && el.dataset.message === 'present_card_again'");
+    await s.screenshot("06-card-removed-try-again");
+    await s.select("#virtual-card", "visa-cvn18");
+    await s.click("#tap");
+    await s.waitFor("#pay", "el.dataset.status === 'approved' && el.dataset.phase === 'ended'");
+    await s.click("#new-sale");
+  });
+
+  await test("offline payment queued, then synced", async () => {
+    await s.waitFor("#sale");
+    await s.click("#network-switch");
+    await s.waitFor("#network-switch", "!el.checked");
+    await cardPayment(s, "1200", "visa-cvn18", "accepted_offline");
+    await s.waitFor("#offline-text", "el.textContent.includes('1 payment')");
+    await s.screenshot("07-offline-queued");
+    await s.click("#new-sale");
+    await s.click("#network-switch");
+    await s.waitFor("#offline-text", "el.textContent === 'Online'", 20000);
+    await s.waitFor("#offline-banner", "!el.textContent.includes('never synced')");
+    await s.screenshot("08-synced");
+  });
+
+  await test("QR: merchant-presented code, then a customer code typed by a wedge scanner", async () => {
+    await s.waitFor("#sale");
+    await keyIn(s, "888");
+    await s.click("#qr-button");
+    await s.waitFor("#qr-code svg");
+    assert((await s.text("#qr-payload")).startsWith("000201"), "EMVCo payload");
+    await s.waitFor("#qr-countdown", "/\\d+ s/.test(el.textContent)");
+    await s.screenshot("09-qr-merchant");
+    await s.click("#qr-back");
+    await s.click("#scan-button");
+    await s.type("#scan-input", "not a code\uE007");
+    await s.waitFor("#error");
+    await s.exec("document.getElementById('scan-input').value = ''");
+    await s.type("#scan-input", "134567890123456789\uE007");
+    await s.waitFor("#scan-result", "el.dataset.kind === 'wechat_pay'");
+    const summary = await s.text("#scan-result");
+    assert(!summary.includes("134567890123456789"), "wallet code masked");
+    await s.screenshot("10-qr-customer-code");
+    await s.click("#scan-back");
+  });
+
+  await test("switching language to Simplified Chinese and back", async () => {
+    await s.click("#nav-settings");
+    await s.select("#language", "zh-CN");
+    await s.waitFor("#nav-sale", "el.textContent === '收款'");
+    await s.screenshot("11-settings-zh-CN");
+    await s.click("#nav-sale");
+    await keyIn(s, "2500");
+    await s.waitFor("#charge", "el.textContent.startsWith('收款')");
+    await s.screenshot("12-sale-zh-CN");
+    await s.click("button[data-key='back']");
+    await s.click("button[data-key='back']");
+    await s.click("button[data-key='back']");
+    await s.click("button[data-key='back']");
+    await s.click("#nav-settings");
+    await s.select("#language", "en");
+    await s.waitFor("#nav-sale", "el.textContent === 'Sale'");
+  });
+
+  // Figures: idle RSS now; then a relaunch of the enrolled app, timed
+  // from the WebDriver session request to the sale screen, and RSS
+  // during a payment.
+  const figures = { idle: memory() };
+  await s.close();
+  await sleep(1000);
+  await test("figures: relaunch to ready-to-tap, memory", async () => {
+    const t0 = Date.now();
+    const s2 = await Session.start();
+    await s2.waitFor("#app", "el.dataset.ready === 'sale'", 20000);
+    figures.sessionToSaleMs = Date.now() - t0;
+    figures.processStartToSaleMs = appAgeMs();
+    await keyIn(s2, "2500");
+    await s2.click("#charge");
+    await s2.waitFor("#pay", "el.dataset.phase === 'waiting_for_card'");
+    figures.readyToTapMs = Date.now() - t0;
+    await s2.click("#tap");
+    figures.duringPayment = memory();
+    await s2.waitFor("#pay", "el.dataset.phase === 'ended'");
+    figures.afterPayment = memory();
+    await s2.close();
+  });
+  writeFileSync(figuresFile, JSON.stringify(figures, null, 2) + "\n");
+  console.log("figures", JSON.stringify(figures));
+} catch (e) {
+  console.log(`FAIL setup: ${e.message}`);
+  failed = true;
+} finally {
+  driver.kill();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+const bad = results.filter((r) => !r.ok).length;
+console.log(`\ne2e: ${results.length - bad} passed, ${bad} failed`);
+process.exit(failed || bad > 0 || results.length === 0 ? 1 : 0);
