@@ -176,7 +176,11 @@ impl Core {
                 t.queue.pending().unwrap_or(0),
                 t.queue
                     .entries()
-                    .map(|es| es.iter().filter_map(pos::queue::Entry::merchant_notice).collect())
+                    .map(|es| {
+                        es.iter()
+                            .filter_map(pos::queue::Entry::merchant_notice)
+                            .collect()
+                    })
                     .unwrap_or_default(),
             ),
             None => (0, Vec::new()),
@@ -355,10 +359,7 @@ impl Core {
     /// Abandons the payment waiting for a card.
     pub fn cancel_payment(&self) -> Result<(), CommandError> {
         if self.card_busy.load(Ordering::SeqCst) {
-            return Err(CommandError::new(
-                ErrorCode::Busy,
-                "the card is being read",
-            ));
+            return Err(CommandError::new(ErrorCode::Busy, "the card is being read"));
         }
         self.lock().pending = None;
         Ok(())
@@ -421,7 +422,11 @@ impl Core {
             // The card has done its part: Book A asks for it to go before
             // the (possibly slow) online step.
             sink.payment(&PaymentEvent::Ui {
-                ui: ui(Message::CardReadOkRemoveCard, Status::CardReadSuccessfully, 750),
+                ui: ui(
+                    Message::CardReadOkRemoveCard,
+                    Status::CardReadSuccessfully,
+                    750,
+                ),
             });
         }
         if outcome.kind == kernel::OutcomeKind::OnlineRequest {
@@ -517,9 +522,19 @@ impl Core {
         })
     }
 
-    /// Recognises what a scanner typed (or a camera read).
+    /// Recognises what a scanner typed.
     pub fn scan(&self, text: &str) -> Result<ScannedCode, CommandError> {
         scan(text)
+    }
+
+    /// Recognises the code in a camera frame (PNG or JPEG).
+    pub fn scan_image(&self, image: &[u8]) -> Result<ScannedCode, CommandError> {
+        let texts = pos::qr::scan::decode_bytes(image)
+            .map_err(|e| CommandError::new(ErrorCode::InvalidCode, e.to_string()))?;
+        let first = texts
+            .first()
+            .ok_or_else(|| CommandError::new(ErrorCode::InvalidCode, "no QR code in view"))?;
+        scan(first)
     }
 }
 

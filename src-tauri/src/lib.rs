@@ -13,7 +13,9 @@ pub mod demo;
 pub mod types;
 
 use crate::core::{Core, Options, Sink};
-use crate::types::{AppStatus, CommandError, ErrorCode, MerchantQr, PaymentEvent, ScannedCode, Settings, UiRequest};
+use crate::types::{
+    AppStatus, CommandError, ErrorCode, MerchantQr, PaymentEvent, ScannedCode, Settings, UiRequest,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tauri::{AppHandle, Emitter, Manager, State};
@@ -110,6 +112,21 @@ fn scan_code(core: CoreState<'_>, text: String) -> Result<ScannedCode, CommandEr
     core.scan(&text)
 }
 
+/// A camera frame as the raw request body (no JSON number arrays).
+#[tauri::command]
+fn scan_image(
+    core: CoreState<'_>,
+    request: tauri::ipc::Request<'_>,
+) -> Result<ScannedCode, CommandError> {
+    match request.body() {
+        tauri::ipc::InvokeBody::Raw(bytes) => core.scan_image(bytes),
+        tauri::ipc::InvokeBody::Json(_) => Err(CommandError::new(
+            ErrorCode::Usage,
+            "send the frame as raw bytes",
+        )),
+    }
+}
+
 /// Forwards queued payments in the background while there are some.
 fn spawn_forwarder(app: AppHandle, core: Arc<Core>) {
     std::thread::spawn(move || loop {
@@ -173,7 +190,9 @@ fn setup(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
         demo,
         prefilled_code,
         binary_sha256,
-        reader_override: std::env::var("SOFTPOS_READER").ok().filter(|r| !r.is_empty()),
+        reader_override: std::env::var("SOFTPOS_READER")
+            .ok()
+            .filter(|r| !r.is_empty()),
     })
     .map_err(|e| e.message)?;
     app.manage(Arc::clone(&core));
@@ -201,6 +220,7 @@ pub fn run() -> std::process::ExitCode {
             present_card,
             merchant_qr,
             scan_code,
+            scan_image,
         ])
         .setup(setup)
         .run(tauri::generate_context!());

@@ -118,7 +118,10 @@ pub enum AttestationStatus {
     Unknown,
     Passed,
     /// The acquirer refused the evidence: no payment can be taken.
-    Blocked { code: String, message: String },
+    Blocked {
+        code: String,
+        message: String,
+    },
 }
 
 /// Errors reach the window classified by a code, never to be matched as
@@ -383,10 +386,7 @@ pub fn typescript() -> String {
 mod tests {
     use super::*;
 
-    const GENERATED: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../ui/src/generated/types.ts"
-    );
+    const GENERATED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/src/generated/types.ts");
 
     #[test]
     fn generated_typescript_is_current() {

@@ -30,6 +30,7 @@ export const api = {
   presentCard: () => invoke<void>("present_card"),
   merchantQr: (amountMinor: number) => invoke<MerchantQr>("merchant_qr", { amountMinor }),
   scanCode: (text: string) => invoke<ScannedCode>("scan_code", { text }),
+  scanImage: (png: Uint8Array) => invoke<ScannedCode>("scan_image", png),
   onPayment: (f: (e: PaymentEvent) => void): Promise<UnlistenFn> =>
     listen<PaymentEvent>("payment", (e) => f(e.payload)),
   onStatus: (f: (s: AppStatus) => void): Promise<UnlistenFn> =>

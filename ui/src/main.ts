@@ -397,10 +397,32 @@ async function toggleCamera(): Promise<void> {
   try {
     camera = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
     state.cameraOn = true;
+    void scanFrames(camera);
   } catch (e) {
     state.error = { code: "usage", message: String(e) };
   }
   render();
+}
+
+/** Twice a second, one frame to the shell's QR decoder, until a code reads. */
+async function scanFrames(stream: MediaStream): Promise<void> {
+  const canvas = document.createElement("canvas");
+  while (camera === stream) {
+    await new Promise((r) => window.setTimeout(r, 500));
+    const video = document.getElementById("camera") as HTMLVideoElement | null;
+    if (!video || video.videoWidth === 0) continue;
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    canvas.getContext("2d")?.drawImage(video, 0, 0);
+    const blob = await new Promise<Blob | null>((r) => canvas.toBlob(r, "image/png"));
+    if (!blob) continue;
+    try {
+      state.scan.result = await api.scanImage(new Uint8Array(await blob.arrayBuffer()));
+      await toggleCamera();
+    } catch {
+      // No readable code in this frame: try the next one.
+    }
+  }
 }
 
 function scanScreen(): HTMLElement {
@@ -433,6 +455,7 @@ function scanScreen(): HTMLElement {
     h("label", { for: "scan-input" }, t("scan.input")),
     input,
     h("button", { id: "camera-button", onclick: toggleCamera }, t("scan.camera")),
+    video && h("div", { class: "muted small", id: "camera-live" }, "●"),
     video,
     r && h("div", { class: "card", id: "scan-result", "data-kind": r.kind }, h("strong", {}, t("scan.kind", { kind: t(`scan.kind.${r.kind}` as Key) })), h("pre", {}, r.summary), h("p", { class: "muted" }, t("scan.notSettled"))),
     h("button", { id: "scan-back", onclick: () => go("sale") }, t("pay.cancel")),
@@ -501,7 +524,7 @@ function render(): void {
     h("header", {}, h("strong", {}, t("app.title")), h("span", { class: "muted", id: "header-merchant" }, ` · ${s.enrollment.merchantName}`)),
     banners(),
     body,
-    screen === "sale" || screen === "history" || screen === "settings" ? nav() : null,
+    ...(screen === "sale" || screen === "history" || screen === "settings" ? [nav()] : []),
   );
   if (focused) document.getElementById(focused)?.focus();
   root.dataset.ready = screen === "sale" ? "sale" : screen;
