@@ -3,13 +3,15 @@
 # WebKitGTK 4.1 and friends to build Tauri 2, and for the end-to-end tests
 # WebKitWebDriver, Xvfb and xauth. Safe to run again: it only installs what
 # is missing (checked with dpkg -s), and never bundles or installs tauri-cli.
+# A CJK font (WenQuanYi Micro Hei) so that the zh-CN screens are legible.
 set -euo pipefail
 
 sudo_cmd=""
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
 
 packages=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
-  libssl-dev pkg-config build-essential webkit2gtk-driver xvfb xauth)
+  libssl-dev pkg-config build-essential webkit2gtk-driver xvfb xauth
+  fonts-wqy-microhei)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

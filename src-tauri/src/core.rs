@@ -521,21 +521,16 @@ impl Core {
             expires_in_s: 120,
         })
     }
+}
 
-    /// Recognises what a scanner typed.
-    pub fn scan(&self, text: &str) -> Result<ScannedCode, CommandError> {
-        scan(text)
-    }
-
-    /// Recognises the code in a camera frame (PNG or JPEG).
-    pub fn scan_image(&self, image: &[u8]) -> Result<ScannedCode, CommandError> {
-        let texts = pos::qr::scan::decode_bytes(image)
-            .map_err(|e| CommandError::new(ErrorCode::InvalidCode, e.to_string()))?;
-        let first = texts
-            .first()
-            .ok_or_else(|| CommandError::new(ErrorCode::InvalidCode, "no QR code in view"))?;
-        scan(first)
-    }
+/// Recognises the code in a camera frame (PNG or JPEG).
+pub fn scan_image(image: &[u8]) -> Result<ScannedCode, CommandError> {
+    let texts = pos::qr::scan::decode_bytes(image)
+        .map_err(|e| CommandError::new(ErrorCode::InvalidCode, e.to_string()))?;
+    let first = texts
+        .first()
+        .ok_or_else(|| CommandError::new(ErrorCode::InvalidCode, "no QR code in view"))?;
+    scan(first)
 }
 
 /// Recognises a customer's or a merchant's code.

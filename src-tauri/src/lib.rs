@@ -16,7 +16,7 @@ use crate::core::{Core, Options, Sink};
 use crate::types::{
     AppStatus, CommandError, ErrorCode, MerchantQr, PaymentEvent, ScannedCode, Settings, UiRequest,
 };
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 use tauri::{AppHandle, Emitter, Manager, State};
 
@@ -32,7 +32,40 @@ impl Sink for WindowSink {
     }
 }
 
-type CoreState<'a> = State<'a, Arc<Core>>;
+/// The app's state once start-up is done. Hashing this binary (for
+/// attestation) and starting the demo acquirer take a while, so they run
+/// beside the window's own start; commands wait for them here.
+#[derive(Default)]
+struct Started {
+    core: Mutex<Option<Result<Arc<Core>, CommandError>>>,
+    ready: Condvar,
+}
+
+impl Started {
+    fn set(&self, r: Result<Arc<Core>, CommandError>) {
+        *self.core.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
+        self.ready.notify_all();
+    }
+
+    /// The core, waiting at most `wait` for start-up to finish.
+    fn get(&self, wait: Duration) -> Result<Arc<Core>, CommandError> {
+        let guard = self.core.lock().unwrap_or_else(PoisonError::into_inner);
+        let (guard, _) = self
+            .ready
+            .wait_timeout_while(guard, wait, |c| c.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
+        match guard.as_ref() {
+            Some(r) => r.clone(),
+            None => Err(CommandError::new(ErrorCode::Busy, "the app is starting")),
+        }
+    }
+
+    fn now(&self) -> Result<Arc<Core>, CommandError> {
+        self.get(Duration::ZERO)
+    }
+}
+
+type CoreState<'a> = State<'a, Arc<Started>>;
 
 /// Runs blocking work (HTTP, SQLite) off the async runtime's workers.
 async fn blocking<T: Send + 'static>(
@@ -43,83 +76,83 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| CommandError::new(ErrorCode::Internal, e.to_string()))?
 }
 
+/// The first call waits for start-up (at most 30 s).
 #[tauri::command]
-fn get_status(core: CoreState<'_>) -> AppStatus {
-    core.status()
+async fn get_status(started: CoreState<'_>) -> Result<AppStatus, CommandError> {
+    let started = Arc::clone(&started);
+    blocking(move || Ok(started.get(Duration::from_secs(30))?.status())).await
 }
 
 #[tauri::command]
-async fn enroll(core: CoreState<'_>, code: String) -> Result<AppStatus, CommandError> {
-    let core = Arc::clone(&core);
+async fn enroll(started: CoreState<'_>, code: String) -> Result<AppStatus, CommandError> {
+    let core = started.now()?;
     blocking(move || core.enroll(&code)).await
 }
 
 #[tauri::command]
-fn save_settings(core: CoreState<'_>, settings: Settings) -> Result<AppStatus, CommandError> {
-    core.save_settings(settings)
+fn save_settings(started: CoreState<'_>, settings: Settings) -> Result<AppStatus, CommandError> {
+    started.now()?.save_settings(settings)
 }
 
 #[tauri::command]
 async fn set_network(
     app: AppHandle,
-    core: CoreState<'_>,
+    started: CoreState<'_>,
     on: bool,
 ) -> Result<AppStatus, CommandError> {
-    let core = Arc::clone(&core);
+    let core = started.now()?;
     let status = blocking(move || core.set_network(on)).await?;
     let _ = app.emit("status", &status);
     Ok(status)
 }
 
 #[tauri::command]
-async fn sync_now(core: CoreState<'_>) -> Result<AppStatus, CommandError> {
-    let core = Arc::clone(&core);
+async fn sync_now(started: CoreState<'_>) -> Result<AppStatus, CommandError> {
+    let core = started.now()?;
     blocking(move || core.sync()).await
 }
 
 #[tauri::command]
 async fn start_payment(
     app: AppHandle,
-    core: CoreState<'_>,
+    started: CoreState<'_>,
     amount_minor: u64,
 ) -> Result<UiRequest, CommandError> {
-    let core = Arc::clone(&core);
+    let core = started.now()?;
     blocking(move || core.start_payment(amount_minor, &WindowSink(app))).await
 }
 
 #[tauri::command]
-fn cancel_payment(core: CoreState<'_>) -> Result<(), CommandError> {
-    core.cancel_payment()
+fn cancel_payment(started: CoreState<'_>) -> Result<(), CommandError> {
+    started.now()?.cancel_payment()
 }
 
 /// Returns at once; the payment's steps arrive as `payment` events.
 #[tauri::command]
-fn present_card(app: AppHandle, core: CoreState<'_>) {
-    let core = Arc::clone(&core);
+fn present_card(app: AppHandle, started: CoreState<'_>) -> Result<(), CommandError> {
+    let core = started.now()?;
     std::thread::spawn(move || {
         // Failures are reported as a `failed` event by present_card.
         let _ = core.present_card(&WindowSink(app));
     });
+    Ok(())
 }
 
 #[tauri::command]
-fn merchant_qr(core: CoreState<'_>, amount_minor: u64) -> Result<MerchantQr, CommandError> {
-    core.merchant_qr(amount_minor)
+fn merchant_qr(started: CoreState<'_>, amount_minor: u64) -> Result<MerchantQr, CommandError> {
+    started.now()?.merchant_qr(amount_minor)
 }
 
 #[tauri::command]
-fn scan_code(core: CoreState<'_>, text: String) -> Result<ScannedCode, CommandError> {
-    core.scan(&text)
+fn scan_code(text: String) -> Result<ScannedCode, CommandError> {
+    core::scan(&text)
 }
 
 /// A camera frame as the raw request body (no JSON number arrays).
 #[tauri::command]
-fn scan_image(
-    core: CoreState<'_>,
-    request: tauri::ipc::Request<'_>,
-) -> Result<ScannedCode, CommandError> {
+fn scan_image(request: tauri::ipc::Request<'_>) -> Result<ScannedCode, CommandError> {
     match request.body() {
-        tauri::ipc::InvokeBody::Raw(bytes) => core.scan_image(bytes),
+        tauri::ipc::InvokeBody::Raw(bytes) => core::scan_image(bytes),
         tauri::ipc::InvokeBody::Json(_) => Err(CommandError::new(
             ErrorCode::Usage,
             "send the frame as raw bytes",
@@ -170,21 +203,63 @@ fn allow_camera(window: &tauri::WebviewWindow) {
 #[cfg(not(target_os = "linux"))]
 fn allow_camera(_: &tauri::WebviewWindow) {}
 
+/// `SOFTPOS_TIMING=1`: prints how long each start-up phase took, for
+/// docs/benchmarks.md.
+fn timing(phase: &str, since: std::time::Instant) {
+    if std::env::var_os("SOFTPOS_TIMING").is_some() {
+        eprintln!(
+            "softpos-app timing: {phase} at {} ms",
+            since.elapsed().as_millis()
+        );
+    }
+}
+
 fn setup(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
+    let t0 = std::time::Instant::now();
+    let started = Arc::new(Started::default());
+    app.manage(Arc::clone(&started));
     let data_dir = core::data_dir(app.path().app_data_dir().ok().as_deref());
+    let handle = app.handle().clone();
+    std::thread::spawn(move || {
+        let r = start(&handle, data_dir, t0);
+        if let Ok(core) = &r {
+            spawn_forwarder(handle.clone(), Arc::clone(core));
+        }
+        started.set(r);
+        timing("acquirer and terminal ready", t0);
+    });
+    let window =
+        tauri::WebviewWindowBuilder::new(app, "main", tauri::WebviewUrl::App("index.html".into()))
+            .title("SoftPOS")
+            .inner_size(420.0, 780.0)
+            .build()?;
+    allow_camera(&window);
+    timing("window built", t0);
+    Ok(())
+}
+
+/// Hashes this binary, starts the demo acquirer unless one is named, and
+/// opens the terminal.
+fn start(
+    app: &AppHandle,
+    data_dir: std::path::PathBuf,
+    t0: std::time::Instant,
+) -> Result<Arc<Core>, CommandError> {
     let binary_sha256 = core::binary_sha256();
-    // Demo mode unless an acquirer is named.
+    timing("binary hashed", t0);
     let (demo, acquirer_url, prefilled_code) = match std::env::var("SOFTPOS_ACQUIRER") {
         Ok(url) if !url.is_empty() => (false, url, None),
         _ => {
-            let acq = demo::start(&data_dir.join("demo"), &binary_sha256)?;
+            let acq = demo::start(&data_dir.join("demo"), &binary_sha256)
+                .map_err(|e| CommandError::new(ErrorCode::Internal, e))?;
             let url = acq.url.clone();
             let code = acq.activation_code.clone();
+            // Lives as long as the app.
             app.manage(acq);
             (true, url, Some(code))
         }
     };
-    let core = Core::open(Options {
+    Core::open(Options {
         data_dir,
         acquirer_url,
         demo,
@@ -194,16 +269,6 @@ fn setup(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
             .ok()
             .filter(|r| !r.is_empty()),
     })
-    .map_err(|e| e.message)?;
-    app.manage(Arc::clone(&core));
-    spawn_forwarder(app.handle().clone(), core);
-    let window =
-        tauri::WebviewWindowBuilder::new(app, "main", tauri::WebviewUrl::App("index.html".into()))
-            .title("SoftPOS")
-            .inner_size(420.0, 780.0)
-            .build()?;
-    allow_camera(&window);
-    Ok(())
 }
 
 /// Starts the app; the exit code says whether it could.

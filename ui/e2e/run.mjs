@@ -109,6 +109,8 @@ class Session {
     await this.waitFor(css, `el.value === ${JSON.stringify(value)}`);
   }
   async screenshot(name) {
+    // Let WebKit paint the last change before the capture.
+    await sleep(300);
     const b64 = await wd("GET", this.p("/screenshot"));
     writeFileSync(join(shots, `${name}.png`), Buffer.from(b64, "base64"));
   }

@@ -378,7 +378,7 @@ function qrScreen(): HTMLElement {
     h("div", { id: "qr-countdown" }, left > 0 ? t("qr.expires", { seconds: left }) : ""),
     h("code", { class: "payload", id: "qr-payload" }, q.code.payload),
     left === 0 && h("button", { onclick: showQr }, t("qr.again")),
-    h("button", { id: "qr-back", onclick: () => { state.qr = null; go("sale"); } }, t("pay.cancel")),
+    h("button", { id: "qr-back", onclick: () => { state.qr = null; state.entry = emptyEntry; go("sale"); } }, t("pay.cancel")),
   );
 }
 
