@@ -26,7 +26,7 @@ const dataDir = mkdtempSync(join(tmpdir(), "softpos-e2e-"));
 const driverBin = existsSync(join(repo, ".tools/bin/tauri-driver")) ? join(repo, ".tools/bin/tauri-driver") : "tauri-driver";
 
 const driver = spawn(driverBin, ["--port", String(PORT)], {
-  env: { ...process.env, SOFTPOS_DATA_DIR: dataDir, SOFTPOS_READER: "sim:visa-cvn18" },
+  env: { ...process.env, SOFTPOS_DATA_DIR: dataDir, SOFTPOS_READER: "sim:visa-cvn18", SOFTPOS_MOCK_CAMERA: "1" },
   stdio: ["ignore", "inherit", "inherit"],
 });
 
@@ -219,18 +219,36 @@ try {
     await s.waitFor("#sale");
   });
 
+  await test("the window cannot call what its capability does not grant", async () => {
+    const call = (cmd) =>
+      wd("POST", s.p("/execute/async"), {
+        script:
+          "const done = arguments[arguments.length - 1]; window.__TAURI_INTERNALS__.invoke(arguments[0], {}).then(() => done('allowed'), (e) => done('refused: ' + e));",
+        args: [cmd],
+      });
+    const closeWindow = await call("plugin:window|close");
+    console.log(`     plugin:window|close: ${closeWindow}`);
+    assert(closeWindow.startsWith("refused"), `plugin:window|close was ${closeWindow}`);
+    // Tampered twin: a granted command goes through the same path.
+    assert((await call("get_status")) === "allowed", "get_status allowed");
+  });
+
   await test("card payment approved", async () => {
     await keyIn(s, "2500");
     assert((await s.text("#amount")) === "€25.00", "amount shows €25.00");
+    const c0 = Date.now();
     await s.click("#charge");
     await s.waitFor("#pay", "el.dataset.phase === 'waiting_for_card'");
+    console.log(`     present card shown after ${Date.now() - c0} ms (first attestation)`);
     await s.waitFor(".contactless");
     await s.waitFor(".light[data-light='1']", "el.classList.contains('on')");
     await s.screenshot("03-present-card");
     await s.select("#virtual-card", "visa-cvn18");
     await s.click("#tap");
     // Book A's "Remove card" holds before the verdict.
-    await s.waitFor("#pay", "el.dataset.message === 'card_read_ok_remove_card'", 5000).catch(() => {});
+    const t0 = Date.now();
+    await s.waitFor("#pay", "el.dataset.message === 'card_read_ok_remove_card'", 20000);
+    console.log(`     remove card shown after ${Date.now() - t0} ms`);
     await s.waitFor("#pay", "el.dataset.status === 'approved' && el.dataset.phase === 'ended'");
     assert((await s.text("#pay-message")) === "Approved", "Approved headline");
     assert((await s.text("#auth-code")).startsWith("Auth code"), "auth code shown");
@@ -288,6 +306,15 @@ try {
     const summary = await s.text("#scan-result");
     assert(!summary.includes("134567890123456789"), "wallet code masked");
     await s.screenshot("10-qr-customer-code");
+    await s.click("#scan-back");
+  });
+
+  await test("camera preview from WebKit's mock capture device", async () => {
+    await s.click("#scan-button");
+    await s.click("#camera-button");
+    await s.waitFor("#camera", "el.readyState >= 2 && el.videoWidth > 0", 10000);
+    await s.screenshot("13-camera-preview");
+    await s.click("#camera-button");
     await s.click("#scan-back");
   });
 

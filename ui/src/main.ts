@@ -455,7 +455,6 @@ function scanScreen(): HTMLElement {
     h("label", { for: "scan-input" }, t("scan.input")),
     input,
     h("button", { id: "camera-button", onclick: toggleCamera }, t("scan.camera")),
-    video && h("div", { class: "muted small", id: "camera-live" }, "●"),
     video,
     r && h("div", { class: "card", id: "scan-result", "data-kind": r.kind }, h("strong", {}, t("scan.kind", { kind: t(`scan.kind.${r.kind}` as Key) })), h("pre", {}, r.summary), h("p", { class: "muted" }, t("scan.notSettled"))),
     h("button", { id: "scan-back", onclick: () => go("sale") }, t("pay.cancel")),
