@@ -411,23 +411,10 @@ impl Core {
         )
         .map_err(|e| CommandError::new(ErrorCode::NoReader, e.to_string()))?;
         let outcome = &tap.outcome;
+        // The card has done its part: "Card read OK, remove card" with the
+        // kernel's hold time, before the (possibly slow) online step.
         if let Some(read) = outcome.card_read {
             sink.payment(&PaymentEvent::Ui { ui: read.into() });
-        } else if matches!(
-            outcome.kind,
-            kernel::OutcomeKind::OnlineRequest
-                | kernel::OutcomeKind::Approved
-                | kernel::OutcomeKind::Declined
-        ) {
-            // The card has done its part: Book A asks for it to go before
-            // the (possibly slow) online step.
-            sink.payment(&PaymentEvent::Ui {
-                ui: ui(
-                    Message::CardReadOkRemoveCard,
-                    Status::CardReadSuccessfully,
-                    750,
-                ),
-            });
         }
         if outcome.kind == kernel::OutcomeKind::OnlineRequest {
             sink.payment(&PaymentEvent::Ui {

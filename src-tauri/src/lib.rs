@@ -250,7 +250,14 @@ fn start(
     let (demo, acquirer_url, prefilled_code) = match std::env::var("SOFTPOS_ACQUIRER") {
         Ok(url) if !url.is_empty() => (false, url, None),
         _ => {
-            let acq = demo::start(&data_dir.join("demo"), &binary_sha256)
+            // A demo of what a refused attestation looks like: the demo
+            // acquirer allows some other binary.
+            let allowed = if std::env::var_os("SOFTPOS_DEMO_REFUSE_ATTESTATION").is_some() {
+                "0".repeat(64)
+            } else {
+                binary_sha256.clone()
+            };
+            let acq = demo::start(&data_dir.join("demo"), &allowed)
                 .map_err(|e| CommandError::new(ErrorCode::Internal, e))?;
             let url = acq.url.clone();
             let code = acq.activation_code.clone();

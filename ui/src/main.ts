@@ -5,7 +5,7 @@
 import "./style.css";
 import { api, asCommandError } from "./api";
 import type { AppStatus, CommandError, MerchantQr, ScannedCode, Settings } from "./generated/types";
-import { errorKey, language, messageKey, setLanguage, statusKey, t, type Key, type Lang } from "./i18n";
+import { errorKey, language, setLanguage, t, type Key, type Lang } from "./i18n";
 import { emptyEntry, formatAmount, minorUnits, press, type AmountEntry, type Key as PadKey } from "./money";
 import * as pay from "./payment";
 import { play } from "./sound";
@@ -236,6 +236,8 @@ function saleScreen(s: AppStatus): HTMLElement {
   const key = (k: PadKey, label: string = k) =>
     h("button", { class: "key", "data-key": k, onclick: () => { state.entry = press(state.entry, k); state.error = null; render(); } }, label);
   const over = e ? minor > e.maxAmountMinor : false;
+  // A refused attestation blocks every payment; the banner says why.
+  const blocked = s.attestation.state === "blocked";
   return h(
     "section",
     { id: "sale" },
@@ -249,13 +251,13 @@ function saleScreen(s: AppStatus): HTMLElement {
     ),
     h(
       "button",
-      { class: "primary big", id: "charge", disabled: minor === 0 || over || state.busy, onclick: startCard },
+      { class: "primary big", id: "charge", disabled: minor === 0 || over || blocked || state.busy, onclick: startCard },
       t("sale.charge", { amount: money(minor) }),
     ),
     h(
       "div",
       { class: "row" },
-      h("button", { id: "qr-button", disabled: minor === 0 || over, onclick: showQr }, t("sale.qr")),
+      h("button", { id: "qr-button", disabled: minor === 0 || over || blocked, onclick: showQr }, t("sale.qr")),
       h("button", { id: "scan-button", onclick: () => { state.scan = { text: "", result: null }; go("scan"); } }, t("sale.scan")),
     ),
     errorBox(),
@@ -318,7 +320,7 @@ function payScreen(s: AppStatus): HTMLElement {
   const ui = shown?.ui ?? { message: "present_card", status: "ready_to_read", holdMs: 0 };
   const lights = pay.lights(ui.status);
   const result = shown?.result;
-  const headline = result && !result.retry ? t(statusKey(result.status)) : t(messageKey(ui.message));
+  const lines = shown ? pay.headline(shown) : { main: "msg.present_card", sub: null };
   const waiting = ph === "waiting_for_card" || ph === "retry";
   return h(
     "section",
@@ -326,8 +328,8 @@ function payScreen(s: AppStatus): HTMLElement {
     h("div", { class: "lights", id: "lights" }, ...lights.map((l, i) => h("span", { class: `light ${l}`, "data-light": i + 1 }))),
     h("div", { class: "amount small" }, money(result?.amountMinor ?? minorUnits(state.entry))),
     waiting && contactlessSymbol(),
-    h("h1", { class: `message ${result?.status ?? ""}`, id: "pay-message" }, headline),
-    result && !result.retry && ui.message !== "approved" && ui.message !== "not_authorised" && h("div", { id: "pay-ui" }, t(messageKey(ui.message))),
+    h("h1", { class: `message ${result?.status ?? ""}`, id: "pay-message" }, t(lines.main as Key)),
+    lines.sub && h("div", { class: "sub", id: "pay-ui" }, t(lines.sub as Key)),
     result?.authCode && h("div", { id: "auth-code" }, t("pay.authCode", { code: result.authCode })),
     result?.maskedPan && h("div", { class: "muted" }, result.maskedPan),
     result?.status === "accepted_offline" && h("div", { class: "note" }, t("pay.offline")),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { PaymentEvent, PaymentResult, UiRequest } from "./generated/types";
-import { advance, initial, lights, nextDue, phase, receive, tone } from "./payment";
+import { advance, headline, initial, lights, nextDue, phase, receive, tone } from "./payment";
+import { dictionaries, type Key } from "./i18n";
 
 const ui = (message: UiRequest["message"], status: UiRequest["status"], holdMs = 0): PaymentEvent => ({
   kind: "ui",
@@ -73,5 +74,29 @@ describe("payment screen", () => {
     expect(lights("idle")[0]).toBe("blink");
     expect(lights("card_read_successfully")).toEqual(["on", "on", "on", "on"]);
     expect(lights("not_ready")).toEqual(["off", "off", "off", "off"]);
+  });
+});
+
+describe("headline", () => {
+  const done = (over: Partial<PaymentResult>) => ({ ui: over.ui ?? result().ui, result: result(over) });
+  it("names the verdict, or Book A's outcome and message", () => {
+    expect(headline(done({}))).toEqual({ main: "status.approved", sub: null });
+    expect(headline(done({ status: "declined" }))).toEqual({ main: "status.declined", sub: null });
+    const tai = done({
+      status: "not_completed",
+      cardOutcome: "try_another_interface",
+      ui: { message: "insert_swipe_or_try_another_card", status: "processing_error", holdMs: 1500 },
+    });
+    expect(headline(tai)).toEqual({ main: "outcome.try_another_interface", sub: "msg.insert_swipe_or_try_another_card" });
+    const again = done({ status: "not_completed", cardOutcome: "try_again", retry: true, ui: { message: "present_card_again", status: "ready_to_read", holdMs: 0 } });
+    expect(headline(again).main).toBe("outcome.try_again");
+    expect(headline({ ui: { message: "processing", status: "processing", holdMs: 0 } })).toEqual({ main: "msg.processing", sub: null });
+  });
+  it("every key it can return is translated", () => {
+    const outcomes = ["try_again", "try_another_interface", "end_application"];
+    for (const o of outcomes) {
+      expect(dictionaries.en[`outcome.${o}` as Key]).toBeTruthy();
+      expect(dictionaries["zh-CN"][`outcome.${o}` as Key]).toBeTruthy();
+    }
   });
 });

@@ -103,3 +103,24 @@ export function tone(shown: Step): Tone | null {
   if (!shown.result) return null;
   return shown.result.status === "approved" || shown.result.status === "accepted_offline" ? "success" : "alert";
 }
+
+/**
+ * The big line and the one under it, as dictionary keys: the merchant's
+ * verdict when the payment ended, Book A's outcome name (Try Again, Try
+ * Another Interface) with its message when the card exchange did not
+ * complete, and otherwise the current Book A message alone.
+ */
+export function headline(shown: Step): { main: string; sub: string | null } {
+  const msg = `msg.${shown.ui.message}`;
+  const r = shown.result;
+  if (!r) return { main: msg, sub: null };
+  if (r.status !== "not_completed") return { main: `status.${r.status}`, sub: null };
+  switch (r.cardOutcome) {
+    case "try_again":
+    case "try_another_interface":
+    case "end_application":
+      return { main: `outcome.${r.cardOutcome}`, sub: msg };
+    default:
+      return { main: msg, sub: null };
+  }
+}
