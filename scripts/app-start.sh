@@ -10,6 +10,6 @@ bash scripts/app-deps.sh
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 target="${CARGO_TARGET_DIR:-$PWD/src-tauri/target}"
-(cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build)
+(cd ui && { [ -d node_modules ] || { npm ci --no-audit --no-fund || npm install --no-audit --no-fund; }; } && npm run build)
 (cd src-tauri && cargo build --quiet --features custom-protocol)
 exec "$target/debug/softpos-app" "$@"

@@ -15,7 +15,10 @@ target="${CARGO_TARGET_DIR:-$repo/src-tauri/target}"
 step() { printf '\n== app: %s\n' "$*"; }
 
 step "ui: npm ci, unit tests, type check, build"
-(cd ui && npm ci --no-audit --no-fund && npm test && npm run typecheck && npm run build)
+# `npm install` only when npm 11's stricter `npm ci` refuses a lock file
+# that lacks rollup's other-platform packages (a registry mirror that does
+# not hold them cannot write them into the lock).
+(cd ui && { npm ci --no-audit --no-fund || npm install --no-audit --no-fund; } && npm test && npm run typecheck && npm run build)
 
 step "src-tauri: fmt, clippy, tests"
 (cd src-tauri &&
