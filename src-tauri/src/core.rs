@@ -602,15 +602,25 @@ fn readers() -> Vec<ReaderInfo> {
     }]
 }
 
-/// SHA-256 of the running binary, hex: what attestation reports.
+/// SHA-256 of the running binary, hex: what attestation reports. Read in
+/// chunks: the binary is 100 MB and more with debug information.
 pub fn binary_sha256() -> String {
-    let Ok(exe) = std::env::current_exe() else {
+    use std::io::Read;
+    let Ok(mut file) = std::env::current_exe().and_then(std::fs::File::open) else {
         return String::new();
     };
-    let Ok(bytes) = std::fs::read(&exe) else {
-        return String::new();
-    };
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref())
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => ctx.update(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // An unreadable binary attests as "" and the acquirer refuses it.
+            Err(_) => return String::new(),
+        }
+    }
+    hex::encode(ctx.finish().as_ref())
 }
 
 /// The app's data directory, overridden by `SOFTPOS_DATA_DIR`.

@@ -133,6 +133,18 @@ async function test(name, f) {
   } catch (e) {
     results.push({ name, ok: false });
     console.log(`FAIL ${name}: ${e.message}`);
+    // One failure should not take the next tests down with it.
+    if (current) await backToSale(current).catch(() => {});
+  }
+}
+
+let current = null;
+
+/** From wherever a failed test left the window, back to the sale screen. */
+async function backToSale(s) {
+  for (const id of ["#new-sale", "#cancel", "#qr-back", "#scan-back", "#nav-sale", "#enroll-continue"]) {
+    const there = await s.exec("return !!document.querySelector(arguments[0])", id);
+    if (there) await s.click(id).catch(() => {});
   }
 }
 
@@ -155,11 +167,23 @@ async function cardPayment(s, digits, card, status) {
   if (status) await s.waitFor("#pay", `el.dataset.status === ${JSON.stringify(status)} && el.dataset.phase === 'ended'`);
 }
 
-// RSS of the app and the WebKit processes it started, in MiB.
-function rssOf(pid) {
+// Memory of the app and the WebKit processes it started, in MiB: RSS
+// (counts shared libraries in full), anonymous RSS (its own heap), and PSS
+// (shared pages split among the processes that map them).
+function field(text, name) {
+  const m = text.match(new RegExp(`${name}:\\s+(\\d+) kB`));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+function rssOf(pid, name = "VmRSS") {
   try {
-    const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/);
-    return m ? Number(m[1]) / 1024 : 0;
+    return field(readFileSync(`/proc/${pid}/status`, "utf8"), name);
+  } catch {
+    return 0;
+  }
+}
+function pssOf(pid) {
+  try {
+    return field(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"), "Pss");
   } catch {
     return 0;
   }
@@ -198,15 +222,22 @@ function appAgeMs() {
 function memory() {
   const [pid] = appPids();
   if (!pid) return null;
-  const app = rssOf(pid);
-  const total = [pid, ...childrenOf(pid)].reduce((a, p) => a + rssOf(p), 0);
-  return { appMiB: Math.round(app), withWebKitMiB: Math.round(total) };
+  const all = [pid, ...childrenOf(pid)];
+  const sum = (f) => Math.round(all.reduce((a, p) => a + f(p), 0));
+  return {
+    appRssMiB: Math.round(rssOf(pid)),
+    appAnonMiB: Math.round(rssOf(pid, "RssAnon")),
+    appPssMiB: Math.round(pssOf(pid)),
+    withWebKitRssMiB: sum((p) => rssOf(p)),
+    withWebKitPssMiB: sum(pssOf),
+  };
 }
 
 let failed = false;
 try {
   await waitForDriver();
   const s = await Session.start();
+  current = s;
 
   await test("enrollment with the prefilled demo code", async () => {
     await s.waitFor("#enroll");
