@@ -24,3 +24,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 else
   echo "app-deps: WebKitGTK, WebKitWebDriver and Xvfb already installed"
 fi
+
+# Vite 7 needs Node.js 20.19 or later; Debian 12's own nodejs is 18.
+node_major="$(node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/' || true)"
+if [ -z "$node_major" ] || [ "$node_major" -lt 20 ]; then
+  echo "app-deps: Node.js 20 or later is needed to build ui/ (found: $(node --version 2>/dev/null || echo none))." >&2
+  echo "app-deps: install it from https://nodejs.org/ or NodeSource, then run this again." >&2
+  exit 1
+fi
