@@ -215,7 +215,7 @@ function readerSelect(s: AppStatus): HTMLElement {
       id: "reader",
       onchange: (ev: Event) => saveSettings({ ...s.settings, reader: (ev.target as HTMLSelectElement).value }),
     },
-    ...s.readers.map((r) => h("option", { value: r.id, selected: s.settings.reader === r.id }, r.label)),
+    ...s.readers.map((r) => h("option", { value: r.id, selected: s.settings.reader === r.id }, r.simulated ? t("reader.sim") : r.label)),
   );
 }
 
