@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# Starts SoftPOS on its embedded defaults: the simulated reader with a
-# virtual Visa card, the built-in terminal configuration, one payment.
-# Extra arguments go to `softpos tap` (e.g. --card mastercard-cvn16 --json).
+# Starts SoftPOS on its embedded defaults. With a display: the merchant app
+# in demo mode (acquirer embedded on SQLite, virtual card reader, activation
+# code prefilled; scripts/app-start.sh). Without one, or with --cli: one
+# simulated tap on a virtual Visa card in the terminal; further arguments go
+# to `softpos tap` (e.g. --cli --card mastercard-cvn16 --json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" != "--cli" ] && [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  exec bash scripts/app-start.sh "$@"
+fi
+[ "${1:-}" = "--cli" ] && shift
+if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  echo "start.sh: no display (DISPLAY/WAYLAND_DISPLAY unset): a simulated tap in the terminal instead;" >&2
+  echo "          on a desktop this starts the merchant app (or: xvfb-run ./scripts/app-start.sh)" >&2
+fi
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 if [ "$#" -eq 0 ]; then

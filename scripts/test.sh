@@ -41,3 +41,6 @@ cargo run --quiet -p pos --bin softpos -- replay tests/sessions
 
 step "fuzz smoke"
 bash scripts/fuzz-smoke.sh
+
+step "merchant app (UI unit tests, src-tauri, end to end in a real window under Xvfb)"
+bash scripts/app-test.sh

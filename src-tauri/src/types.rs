@@ -1,0 +1,424 @@
+//! What crosses the bridge between the window and the shell: command
+//! answers, errors and event payloads. TypeScript declarations for these
+//! are generated into `ui/src/generated/types.ts`; a test fails when the
+//! committed file is stale, so the two sides cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// Everything the window needs to draw its screens after a start or a
+/// change.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AppStatus {
+    /// Demo mode: embedded acquirer and virtual cards.
+    pub demo: bool,
+    /// `None` until the terminal is enrolled.
+    pub enrollment: Option<Enrollment>,
+    /// The demo acquirer's fresh activation code, shown prefilled.
+    pub prefilled_code: Option<String>,
+    /// The acquirer this terminal talks to.
+    pub acquirer_url: String,
+    pub readers: Vec<ReaderInfo>,
+    /// Virtual cards the simulator can present (demo mode).
+    pub virtual_cards: Vec<VirtualCard>,
+    pub settings: Settings,
+    pub offline: OfflineStatus,
+    pub attestation: AttestationStatus,
+}
+
+/// The merchant and terminal the acquirer's signed configuration names.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Enrollment {
+    pub terminal_id: String,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub mcc: String,
+    pub acquirer_url: String,
+    pub currency: CurrencyInfo,
+    pub max_amount_minor: u64,
+    pub offline_limit_minor: u64,
+}
+
+/// A currency as the amount keypad needs it.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrencyInfo {
+    /// ISO 4217 alphabetic code, "EUR".
+    pub alpha: String,
+    pub numeric: u16,
+    /// Digits after the decimal point (2 for EUR, 0 for JPY).
+    pub exponent: u8,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ReaderInfo {
+    /// "sim", "pcsc:<name>", "nfc:<connstring>".
+    pub id: String,
+    pub label: String,
+    pub simulated: bool,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct VirtualCard {
+    /// The cardsim profile name, "visa-cvn18".
+    pub profile: String,
+    pub description: String,
+}
+
+/// The merchant's choices, kept in the app's data directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    /// Reader id from [`AppStatus::readers`]; `None` until chosen.
+    pub reader: Option<String>,
+    /// The virtual card the simulator presents.
+    pub virtual_card: String,
+    /// "en" or "zh-CN".
+    pub language: String,
+    pub sounds: bool,
+    /// First lines of every receipt.
+    pub receipt_header: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            reader: None,
+            virtual_card: "visa-cvn18".into(),
+            language: "en".into(),
+            sounds: true,
+            receipt_header: String::new(),
+        }
+    }
+}
+
+/// The store-and-forward queue at a glance.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct OfflineStatus {
+    /// Payments waiting to be sent to the acquirer.
+    pub queued: u64,
+    /// When a sync last reached the acquirer (ms since 1970).
+    pub last_sync_ms: Option<u64>,
+    /// Demo mode's network switch; always true outside demo mode.
+    pub network_on: bool,
+    /// Payments accepted offline that the acquirer later declined.
+    pub notices: Vec<String>,
+}
+
+/// Whether the acquirer lets this terminal take payments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AttestationStatus {
+    /// Not tried yet, or the acquirer was unreachable.
+    Unknown,
+    Passed,
+    /// The acquirer refused the evidence: no payment can be taken.
+    Blocked {
+        code: String,
+        message: String,
+    },
+}
+
+/// Errors reach the window classified by a code, never to be matched as
+/// text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, thiserror::Error)]
+#[serde(rename_all = "camelCase")]
+#[error("{code:?}: {message}")]
+pub struct CommandError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The terminal must be enrolled first.
+    NotEnrolled,
+    /// The acquirer refused the activation code.
+    ActivationRefused,
+    /// The acquirer cannot be reached.
+    AcquirerUnreachable,
+    /// Attestation failed: payments are blocked.
+    AttestationBlocked,
+    /// The amount is zero or above the terminal's limit.
+    InvalidAmount,
+    /// No reader is chosen, or the chosen one is not available.
+    NoReader,
+    /// Another payment is in progress, or none is.
+    Busy,
+    /// Not a QR code this terminal understands.
+    InvalidCode,
+    /// Demo-only command outside demo mode, or a bad argument.
+    Usage,
+    /// Local storage or our own configuration failed.
+    Internal,
+}
+
+impl CommandError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> CommandError {
+        CommandError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Book A §7.2 messages, as the window translates them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum UiMessage {
+    Approved,
+    NotAuthorised,
+    PleaseEnterPin,
+    ProcessingError,
+    RemoveCard,
+    Welcome,
+    PresentCard,
+    Processing,
+    CardReadOkRemoveCard,
+    InsertOrSwipeCard,
+    PresentOneCardOnly,
+    ApprovedPleaseSign,
+    AuthorisingPleaseWait,
+    InsertSwipeOrTryAnotherCard,
+    PleaseInsertCard,
+    SeePhoneForInstructions,
+    PresentCardAgain,
+    None,
+}
+
+impl From<kernel::outcome::Message> for UiMessage {
+    fn from(m: kernel::outcome::Message) -> Self {
+        use kernel::outcome::Message as M;
+        match m {
+            M::Approved => UiMessage::Approved,
+            M::NotAuthorised => UiMessage::NotAuthorised,
+            M::PleaseEnterPin => UiMessage::PleaseEnterPin,
+            M::ProcessingError => UiMessage::ProcessingError,
+            M::RemoveCard => UiMessage::RemoveCard,
+            M::Welcome => UiMessage::Welcome,
+            M::PresentCard => UiMessage::PresentCard,
+            M::Processing => UiMessage::Processing,
+            M::CardReadOkRemoveCard => UiMessage::CardReadOkRemoveCard,
+            M::InsertOrSwipeCard => UiMessage::InsertOrSwipeCard,
+            M::PresentOneCardOnly => UiMessage::PresentOneCardOnly,
+            M::ApprovedPleaseSign => UiMessage::ApprovedPleaseSign,
+            M::AuthorisingPleaseWait => UiMessage::AuthorisingPleaseWait,
+            M::InsertSwipeOrTryAnotherCard => UiMessage::InsertSwipeOrTryAnotherCard,
+            M::PleaseInsertCard => UiMessage::PleaseInsertCard,
+            M::SeePhoneForInstructions => UiMessage::SeePhoneForInstructions,
+            M::PresentCardAgain => UiMessage::PresentCardAgain,
+            M::None => UiMessage::None,
+        }
+    }
+}
+
+/// Book A §7.3 status: which of the four lights are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum UiStatus {
+    NotReady,
+    Idle,
+    ReadyToRead,
+    Processing,
+    CardReadSuccessfully,
+    ProcessingError,
+}
+
+impl From<kernel::outcome::Status> for UiStatus {
+    fn from(s: kernel::outcome::Status) -> Self {
+        use kernel::outcome::Status as S;
+        match s {
+            S::NotReady => UiStatus::NotReady,
+            S::Idle => UiStatus::Idle,
+            S::ReadyToRead => UiStatus::ReadyToRead,
+            S::Processing => UiStatus::Processing,
+            S::CardReadSuccessfully => UiStatus::CardReadSuccessfully,
+            S::ProcessingError => UiStatus::ProcessingError,
+        }
+    }
+}
+
+/// One Book A user-interface request, shown at least `holdMs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct UiRequest {
+    pub message: UiMessage,
+    pub status: UiStatus,
+    pub hold_ms: u32,
+}
+
+impl From<kernel::outcome::UiRequest> for UiRequest {
+    fn from(u: kernel::outcome::UiRequest) -> Self {
+        UiRequest {
+            message: u.message.into(),
+            status: u.status.into(),
+            hold_ms: u.hold_ms,
+        }
+    }
+}
+
+/// How a payment ended, for the merchant (`pos::pay::PayStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum PayStatus {
+    Approved,
+    AcceptedOffline,
+    Declined,
+    Reversed,
+    NotCompleted,
+}
+
+impl From<&pos::pay::PayStatus> for PayStatus {
+    fn from(s: &pos::pay::PayStatus) -> Self {
+        use pos::pay::PayStatus as P;
+        match s {
+            P::Approved => PayStatus::Approved,
+            P::AcceptedOffline => PayStatus::AcceptedOffline,
+            P::Declined => PayStatus::Declined,
+            P::Reversed => PayStatus::Reversed,
+            P::NotCompleted => PayStatus::NotCompleted,
+        }
+    }
+}
+
+/// The end of one payment.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentResult {
+    pub status: PayStatus,
+    /// The kernel's outcome: "online_request", "try_again", ...
+    pub card_outcome: String,
+    /// What Book A says to show now.
+    pub ui: UiRequest,
+    pub amount_minor: u64,
+    pub masked_pan: Option<String>,
+    pub auth_code: Option<String>,
+    pub tsc: Option<u32>,
+    /// One English line from `pos`, shown small under the translated
+    /// headline.
+    pub detail: String,
+    /// The payment may be retried by presenting a card again (Try Again).
+    pub retry: bool,
+}
+
+/// The `payment` event: one step of the payment in progress.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PaymentEvent {
+    /// Show this Book A request (Present Card, Processing, Remove Card,
+    /// Authorising ...).
+    Ui { ui: UiRequest },
+    /// The payment ended.
+    Done { result: PaymentResult },
+    /// The payment could not run (reader failure, storage); nothing was
+    /// charged.
+    Failed { error: CommandError },
+}
+
+/// A merchant-presented code for one payment.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct MerchantQr {
+    /// The EMVCo payload, CRC included.
+    pub payload: String,
+    /// The code drawn as an SVG document.
+    pub svg: String,
+    pub amount_minor: u64,
+    /// How long the code is shown before it lapses.
+    pub expires_in_s: u32,
+}
+
+/// What a scanned or typed code turned out to be.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ScannedCode {
+    /// "merchant", "emv_cpm", "alipay", "wechat_pay", "unionpay".
+    pub kind: String,
+    /// Human summary; card numbers and wallet codes masked.
+    pub summary: String,
+}
+
+/// Every generated declaration, in file order.
+pub fn typescript() -> String {
+    use ts_rs::Config;
+    // JSON numbers: amounts and timestamps stay far below 2^53.
+    let cfg = Config::new().with_large_int("number");
+    let decls = [
+        AppStatus::decl(&cfg),
+        Enrollment::decl(&cfg),
+        CurrencyInfo::decl(&cfg),
+        ReaderInfo::decl(&cfg),
+        VirtualCard::decl(&cfg),
+        Settings::decl(&cfg),
+        OfflineStatus::decl(&cfg),
+        AttestationStatus::decl(&cfg),
+        CommandError::decl(&cfg),
+        ErrorCode::decl(&cfg),
+        UiMessage::decl(&cfg),
+        UiStatus::decl(&cfg),
+        UiRequest::decl(&cfg),
+        PayStatus::decl(&cfg),
+        PaymentResult::decl(&cfg),
+        PaymentEvent::decl(&cfg),
+        MerchantQr::decl(&cfg),
+        ScannedCode::decl(&cfg),
+    ];
+    let mut out = String::from(
+        "// Generated from src-tauri/src/types.rs by `SOFTPOS_UPDATE_TYPES=1 cargo test`.\n// Do not edit: the test fails when this file is stale.\n\n",
+    );
+    for d in decls {
+        out.push_str("export ");
+        out.push_str(&d);
+        out.push_str("\n\n");
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GENERATED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/src/generated/types.ts");
+
+    #[test]
+    fn generated_typescript_is_current() {
+        let want = typescript();
+        if std::env::var_os("SOFTPOS_UPDATE_TYPES").is_some() {
+            std::fs::write(GENERATED, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(GENERATED).unwrap_or_default();
+        assert!(
+            have == want,
+            "ui/src/generated/types.ts is stale: run `SOFTPOS_UPDATE_TYPES=1 cargo test` in src-tauri"
+        );
+        // The check can fail: a changed declaration is noticed.
+        assert_ne!(have.replace("holdMs", "hold_ms"), want);
+    }
+
+    #[test]
+    fn payment_events_serialise_as_the_window_reads_them() {
+        let e = PaymentEvent::Ui {
+            ui: kernel::outcome::default_ui(kernel::OutcomeKind::Approved).into(),
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["kind"], "ui");
+        assert_eq!(v["ui"]["message"], "approved");
+        assert_eq!(v["ui"]["status"], "card_read_successfully");
+        assert_eq!(v["ui"]["holdMs"], 1500);
+        let blocked = AttestationStatus::Blocked {
+            code: "binary_not_allowed".into(),
+            message: "x".into(),
+        };
+        let v = serde_json::to_value(&blocked).unwrap();
+        assert_eq!(v["state"], "blocked");
+        assert_ne!(v["state"], "passed");
+    }
+}

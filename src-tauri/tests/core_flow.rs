@@ -1,0 +1,321 @@
+//! The app's use cases without a window: the demo acquirer in-process, a
+//! fresh data directory, and the events a window would receive.
+
+// Helpers outside #[test] fns are test code too; clippy.toml only covers the fns.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use softpos_app::core::{scan, scan_image, Core, Options, Sink};
+use softpos_app::demo::{self, DemoAcquirer};
+use softpos_app::types::{
+    AppStatus, AttestationStatus, ErrorCode, PayStatus, PaymentEvent, PaymentResult, UiMessage,
+};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+const BINARY: &str = "9f2c1e0b7a4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b";
+
+#[derive(Default)]
+struct Recorded {
+    payments: Mutex<Vec<PaymentEvent>>,
+    statuses: Mutex<Vec<AppStatus>>,
+}
+
+impl Sink for Recorded {
+    fn payment(&self, e: &PaymentEvent) {
+        self.payments.lock().unwrap().push(e.clone());
+    }
+    fn status(&self, s: &AppStatus) {
+        self.statuses.lock().unwrap().push(s.clone());
+    }
+}
+
+impl Recorded {
+    fn take(&self) -> Vec<PaymentEvent> {
+        std::mem::take(&mut *self.payments.lock().unwrap())
+    }
+}
+
+struct Env {
+    dir: PathBuf,
+    acquirer: Option<DemoAcquirer>,
+    core: Arc<Core>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        drop(self.acquirer.take());
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn fresh_dir() -> PathBuf {
+    let n = hex::encode(acquirer::util::random_bytes::<8>());
+    std::env::temp_dir().join(format!("softpos-app-test-{n}"))
+}
+
+/// A demo acquirer that allows `allowed`, and an app that reports `ours`.
+fn env_with(allowed: &str, ours: &str) -> Env {
+    let dir = fresh_dir();
+    let acq = demo::start(&dir.join("demo"), allowed).unwrap();
+    let core = Core::open(Options {
+        data_dir: dir.clone(),
+        acquirer_url: acq.url.clone(),
+        demo: true,
+        prefilled_code: Some(acq.activation_code.clone()),
+        binary_sha256: ours.into(),
+        reader_override: Some("sim:visa-cvn18".into()),
+    })
+    .unwrap();
+    Env {
+        dir,
+        acquirer: Some(acq),
+        core,
+    }
+}
+
+fn enrolled() -> Env {
+    let env = env_with(BINARY, BINARY);
+    let code = env.core.status().prefilled_code.unwrap();
+    env.core.enroll(&code).unwrap();
+    env
+}
+
+fn set_card(core: &Core, card: &str) {
+    let mut s = core.status().settings;
+    s.virtual_card = card.into();
+    core.save_settings(s).unwrap();
+}
+
+/// One payment with `card`; the events it produced.
+fn pay(core: &Core, sink: &Recorded, card: &str, amount: u64) -> Vec<PaymentEvent> {
+    set_card(core, card);
+    core.start_payment(amount, sink).unwrap();
+    core.present_card(sink).unwrap();
+    sink.take()
+}
+
+fn result(events: &[PaymentEvent]) -> &PaymentResult {
+    match events.last() {
+        Some(PaymentEvent::Done { result }) => result,
+        other => panic!("no result: {other:?}"),
+    }
+}
+
+fn messages(events: &[PaymentEvent]) -> Vec<UiMessage> {
+    events
+        .iter()
+        .map(|e| match e {
+            PaymentEvent::Ui { ui } => ui.message,
+            PaymentEvent::Done { result } => result.ui.message,
+            PaymentEvent::Failed { .. } => UiMessage::ProcessingError,
+        })
+        .collect()
+}
+
+#[test]
+fn enrollment_shows_the_merchant_and_a_wrong_code_is_refused() {
+    let env = env_with(BINARY, BINARY);
+    let s = env.core.status();
+    assert!(s.demo);
+    assert!(s.enrollment.is_none());
+    let err = env.core.enroll("WRONG-CODE").unwrap_err();
+    assert_eq!(err.code, ErrorCode::ActivationRefused);
+    let s = env.core.enroll(&s.prefilled_code.unwrap()).unwrap();
+    let e = s.enrollment.unwrap();
+    assert_eq!(e.merchant_name, "Demo Grocery");
+    assert_eq!(e.mcc, "5411");
+    assert_eq!(e.currency.alpha, "EUR");
+    assert_eq!(e.currency.exponent, 2);
+    assert_eq!(s.settings.reader.as_deref(), Some("sim"));
+    // Reopening the data directory finds the enrolled terminal.
+    let again = Core::open(Options {
+        data_dir: env.dir.clone(),
+        acquirer_url: s.acquirer_url.clone(),
+        demo: true,
+        prefilled_code: None,
+        binary_sha256: BINARY.into(),
+        reader_override: None,
+    })
+    .unwrap();
+    assert_eq!(
+        again.status().enrollment.unwrap().terminal_id,
+        e.terminal_id
+    );
+}
+
+#[test]
+fn approved_online_walks_the_book_a_steps() {
+    let env = enrolled();
+    let sink = Recorded::default();
+    let events = pay(&env.core, &sink, "visa-cvn18", 2500);
+    assert_eq!(
+        messages(&events),
+        vec![
+            UiMessage::PresentCard,
+            UiMessage::Processing,
+            UiMessage::CardReadOkRemoveCard,
+            UiMessage::AuthorisingPleaseWait,
+            UiMessage::Approved,
+        ]
+    );
+    let r = result(&events);
+    assert_eq!(r.status, PayStatus::Approved);
+    assert!(r.auth_code.is_some());
+    assert_eq!(r.ui.hold_ms, 1500);
+    // The PAN only ever appears masked.
+    let pan = r.masked_pan.clone().unwrap();
+    assert!(pan.contains('*'), "{pan}");
+    let json = serde_json::to_string(&events).unwrap();
+    assert!(!json.contains("4761730000000010"));
+    assert_eq!(env.core.status().attestation, AttestationStatus::Passed);
+    // Another payment may start now; a second one while waiting may not.
+    env.core.start_payment(100, &sink).unwrap();
+    let busy = env.core.start_payment(100, &sink).unwrap_err();
+    assert_eq!(busy.code, ErrorCode::Busy);
+}
+
+#[test]
+fn declined_by_the_card() {
+    let env = enrolled();
+    let sink = Recorded::default();
+    let r = result(&pay(&env.core, &sink, "visa-decline", 1999)).clone();
+    assert_eq!(r.status, PayStatus::Declined);
+    assert_eq!(r.ui.message, UiMessage::NotAuthorised);
+    assert!(!r.retry);
+}
+
+#[test]
+fn a_card_removed_too_early_asks_for_it_again() {
+    let env = enrolled();
+    let sink = Recorded::default();
+    let r = result(&pay(&env.core, &sink, "visa-removed", 700)).clone();
+    assert_eq!(r.status, PayStatus::NotCompleted);
+    assert_eq!(r.ui.message, UiMessage::PresentCardAgain);
+    assert!(r.retry);
+    // The same payment goes on with the card presented again.
+    set_card(&env.core, "visa-cvn18");
+    env.core.present_card(&sink).unwrap();
+    let r = result(&sink.take()).clone();
+    assert_eq!(r.status, PayStatus::Approved);
+    assert_eq!(r.amount_minor, 700);
+}
+
+#[test]
+fn offline_payment_is_queued_then_synced() {
+    let env = enrolled();
+    let sink = Recorded::default();
+    // Attest while online, as a terminal does on its first sale.
+    assert_eq!(
+        result(&pay(&env.core, &sink, "visa-cvn18", 100)).status,
+        PayStatus::Approved
+    );
+    env.core.set_network(false).unwrap();
+    let r = result(&pay(&env.core, &sink, "visa-cvn18", 1200)).clone();
+    assert_eq!(r.status, PayStatus::AcceptedOffline);
+    let s = env.core.status();
+    assert_eq!(s.offline.queued, 1);
+    assert!(!s.offline.network_on);
+    assert!(
+        !env.core.wants_sync(),
+        "no sync attempts while the network is off"
+    );
+    // Over the offline limit (50.00): declined, nothing queued.
+    let r = result(&pay(&env.core, &sink, "visa-cvn18", 6000)).clone();
+    assert_eq!(r.status, PayStatus::Declined);
+    assert_eq!(env.core.status().offline.queued, 1);
+    env.core.set_network(true).unwrap();
+    assert!(env.core.wants_sync());
+    let s = env.core.sync().unwrap();
+    assert_eq!(s.offline.queued, 0);
+    assert!(s.offline.last_sync_ms.is_some());
+    assert!(s.offline.notices.is_empty());
+}
+
+#[test]
+fn refused_attestation_blocks_payments_with_the_reason() {
+    let other = "00".repeat(32);
+    let env = env_with(BINARY, &other);
+    let code = env.core.status().prefilled_code.unwrap();
+    env.core.enroll(&code).unwrap();
+    let sink = Recorded::default();
+    let err = env.core.start_payment(2500, &sink).unwrap_err();
+    assert_eq!(err.code, ErrorCode::AttestationBlocked);
+    match env.core.status().attestation {
+        AttestationStatus::Blocked { code, .. } => assert!(!code.is_empty()),
+        other => panic!("not blocked: {other:?}"),
+    }
+    assert!(sink.take().is_empty(), "no Present Card when blocked");
+    assert!(!sink.statuses.lock().unwrap().is_empty());
+}
+
+#[test]
+fn amounts_outside_the_limits_are_refused() {
+    let env = enrolled();
+    let sink = Recorded::default();
+    assert_eq!(
+        env.core.start_payment(0, &sink).unwrap_err().code,
+        ErrorCode::InvalidAmount
+    );
+    let max = env.core.status().enrollment.unwrap().max_amount_minor;
+    assert_eq!(
+        env.core.start_payment(max + 1, &sink).unwrap_err().code,
+        ErrorCode::InvalidAmount
+    );
+    assert!(env.core.start_payment(max, &sink).is_ok());
+}
+
+#[test]
+fn merchant_qr_parses_back_and_customer_codes_are_recognised() {
+    let env = enrolled();
+    let q = env.core.merchant_qr(888).unwrap();
+    assert!(q.payload.starts_with("000201"));
+    assert!(q.svg.contains("<svg"));
+    let parsed = scan(&q.payload).unwrap();
+    assert_eq!(parsed.kind, "merchant");
+    assert!(parsed.summary.contains("8.88"), "{}", parsed.summary);
+    // Tampered twin: one changed character breaks the CRC.
+    let tampered = q.payload.replacen("Demo", "Dema", 1);
+    assert_eq!(scan(&tampered).unwrap_err().code, ErrorCode::InvalidCode);
+
+    let w = scan("134567890123456789\n").unwrap();
+    assert_eq!(w.kind, "wechat_pay");
+    assert!(!w.summary.contains("134567890123456789"));
+    assert_eq!(scan("not a code").unwrap_err().code, ErrorCode::InvalidCode);
+    assert_eq!(
+        env.core.merchant_qr(0).unwrap_err().code,
+        ErrorCode::InvalidAmount
+    );
+}
+
+#[test]
+fn a_camera_frame_with_a_code_is_read() {
+    let frame = pos::qr::render::png("134567890123456789", 300).unwrap();
+    let code = scan_image(&frame).unwrap();
+    assert_eq!(code.kind, "wechat_pay");
+    // Tampered twin: a frame cut short is no image, and says so.
+    let cut = &frame[..frame.len() / 2];
+    assert_eq!(scan_image(cut).unwrap_err().code, ErrorCode::InvalidCode);
+}
+
+#[test]
+fn settings_are_checked_and_kept() {
+    let env = enrolled();
+    let mut s = env.core.status().settings;
+    s.language = "zh-CN".into();
+    s.receipt_header = "Demo Grocery\nMain St 1".into();
+    env.core.save_settings(s.clone()).unwrap();
+    let mut bad = s.clone();
+    bad.language = "fr".into();
+    assert_eq!(
+        env.core.save_settings(bad).unwrap_err().code,
+        ErrorCode::Usage
+    );
+    let mut bad = s.clone();
+    bad.reader = Some("pcsc:nothing".into());
+    assert_eq!(
+        env.core.save_settings(bad).unwrap_err().code,
+        ErrorCode::NoReader
+    );
+    let text = std::fs::read_to_string(env.dir.join("settings.json")).unwrap();
+    assert!(text.contains("zh-CN"));
+}

@@ -1,0 +1,441 @@
+// End-to-end tests driving the real app window through tauri-driver and
+// WebKitWebDriver, with plain fetch against the WebDriver HTTP API. The
+// app runs in demo mode (embedded acquirer, simulated reader) on a fresh
+// data directory. Each test saves a screenshot into docs/screenshots/.
+//
+// Usage: node e2e/run.mjs <path to softpos-app binary>
+// Needs a display (run under xvfb-run) and tauri-driver on PATH or in
+// ../.tools/bin.
+
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "../..");
+const app = resolve(process.argv[2] ?? join(repo, "src-tauri/target/debug/softpos-app"));
+const shots = join(repo, "docs/screenshots");
+const figuresFile = process.env.SOFTPOS_FIGURES ?? join(repo, "ui/e2e/figures.json");
+const PORT = 4444;
+const W3C_ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+
+mkdirSync(shots, { recursive: true });
+const dataDir = mkdtempSync(join(tmpdir(), "softpos-e2e-"));
+const driverBin = existsSync(join(repo, ".tools/bin/tauri-driver")) ? join(repo, ".tools/bin/tauri-driver") : "tauri-driver";
+
+const driver = spawn(driverBin, ["--port", String(PORT)], {
+  env: { ...process.env, SOFTPOS_DATA_DIR: dataDir, SOFTPOS_READER: "sim:visa-cvn18", SOFTPOS_MOCK_CAMERA: "1" },
+  stdio: ["ignore", "inherit", "inherit"],
+});
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function wd(method, path, body, port = PORT) {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const j = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(j.value ?? j)}`);
+  return j.value;
+}
+
+async function waitForDriver(port = PORT) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(`http://127.0.0.1:${port}/status`);
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error("tauri-driver did not start");
+}
+
+class Session {
+  static async start(port = PORT) {
+    const s = new Session();
+    s.port = port;
+    const v = await wd("POST", "/session", {
+      capabilities: { alwaysMatch: { "tauri:options": { application: app } } },
+    }, port);
+    s.id = v.sessionId;
+    return s;
+  }
+  p(path) {
+    return `/session/${this.id}${path}`;
+  }
+  wd(method, path, body) {
+    return wd(method, this.p(path), body, this.port);
+  }
+  exec(script, ...args) {
+    return this.wd("POST", "/execute/sync", { script, args });
+  }
+  async find(css) {
+    const v = await this.wd("POST", "/element", { using: "css selector", value: css });
+    return v[W3C_ELEMENT];
+  }
+  async click(css) {
+    await this.waitFor(css);
+    await this.wd("POST", `/element/${await this.find(css)}/click`, {});
+  }
+  async type(css, text) {
+    await this.waitFor(css);
+    await this.wd("POST", `/element/${await this.find(css)}/value`, { text });
+  }
+  async text(css) {
+    await this.waitFor(css);
+    return this.wd("GET", `/element/${await this.find(css)}/text`);
+  }
+  /** Waits until `css` matches and, if given, `pred(element)` holds in the page. */
+  async waitFor(css, pred = "true", timeoutMs = 15000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const ok = await this.exec(`const el = document.querySelector(arguments[0]); return !!el && (${pred});`, css);
+      if (ok) return;
+      if (Date.now() > deadline) {
+        const html = await this.exec("return document.getElementById('app').innerText");
+        throw new Error(`timed out waiting for ${css} ${pred}; page:\n${html}`);
+      }
+      await sleep(100);
+    }
+  }
+  async select(css, value) {
+    await this.waitFor(css);
+    await this.exec(
+      "const el = document.querySelector(arguments[0]); el.value = arguments[1]; el.dispatchEvent(new Event('change'));",
+      css,
+      value,
+    );
+    await this.waitFor(css, `el.value === ${JSON.stringify(value)}`);
+  }
+  async screenshot(name) {
+    // Let WebKit paint the last change before the capture.
+    await sleep(300);
+    const b64 = await this.wd("GET", "/screenshot");
+    writeFileSync(join(shots, `${name}.png`), Buffer.from(b64, "base64"));
+  }
+  async close() {
+    await this.wd("DELETE", "").catch(() => {});
+  }
+}
+
+const results = [];
+async function test(name, f) {
+  const t0 = Date.now();
+  try {
+    await f();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    console.log(`FAIL ${name}: ${e.message}`);
+    // One failure should not take the next tests down with it.
+    if (current) await backToSale(current).catch(() => {});
+  }
+}
+
+let current = null;
+
+/** From wherever a failed test left the window, back to the sale screen. */
+async function backToSale(s) {
+  for (const id of ["#new-sale", "#cancel", "#qr-back", "#scan-back", "#nav-sale", "#enroll-continue"]) {
+    const there = await s.exec("return !!document.querySelector(arguments[0])", id);
+    if (there) await s.click(id).catch(() => {});
+  }
+}
+
+function assert(cond, what) {
+  if (!cond) throw new Error(`assertion failed: ${what}`);
+}
+
+async function keyIn(s, digits) {
+  for (const d of digits) await s.click(`button[data-key="${d}"]`);
+}
+
+/** A card payment of `digits` with `card`, ending in `status`. */
+async function cardPayment(s, digits, card, status) {
+  await s.waitFor("#sale");
+  await keyIn(s, digits);
+  await s.click("#charge");
+  await s.waitFor("#pay", "el.dataset.phase === 'waiting_for_card'");
+  await s.select("#virtual-card", card);
+  await s.click("#tap");
+  if (status) await s.waitFor("#pay", `el.dataset.status === ${JSON.stringify(status)} && el.dataset.phase === 'ended'`);
+}
+
+// Memory of the app and the WebKit processes it started, in MiB: RSS
+// (counts shared libraries in full), anonymous RSS (its own heap), and PSS
+// (shared pages split among the processes that map them).
+function field(text, name) {
+  const m = text.match(new RegExp(`${name}:\\s+(\\d+) kB`));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+function rssOf(pid, name = "VmRSS") {
+  try {
+    return field(readFileSync(`/proc/${pid}/status`, "utf8"), name);
+  } catch {
+    return 0;
+  }
+}
+function pssOf(pid) {
+  try {
+    return field(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"), "Pss");
+  } catch {
+    return 0;
+  }
+}
+function appPids() {
+  const pids = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readlinkSync(`/proc/${d}/exe`) === app) pids.push(Number(d));
+    } catch {}
+  }
+  return pids;
+}
+function childrenOf(pid) {
+  const out = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(d), ...childrenOf(Number(d)));
+    } catch {}
+  }
+  return out;
+}
+// Seconds since the app process started, from /proc (clock ticks of 10 ms).
+function appAgeMs() {
+  const [pid] = appPids();
+  if (!pid) return null;
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const start = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+  const uptime = Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
+  return Math.round((uptime - start / 100) * 1000);
+}
+function memory() {
+  const [pid] = appPids();
+  if (!pid) return null;
+  const all = [pid, ...childrenOf(pid)];
+  const sum = (f) => Math.round(all.reduce((a, p) => a + f(p), 0));
+  return {
+    appRssMiB: Math.round(rssOf(pid)),
+    appAnonMiB: Math.round(rssOf(pid, "RssAnon")),
+    appPssMiB: Math.round(pssOf(pid)),
+    withWebKitRssMiB: sum((p) => rssOf(p)),
+    withWebKitPssMiB: sum(pssOf),
+  };
+}
+
+let failed = false;
+try {
+  await waitForDriver();
+  const s = await Session.start();
+  current = s;
+
+  await test("enrollment with the prefilled demo code", async () => {
+    await s.waitFor("#enroll");
+    await s.waitFor("#code", "el.value.length > 0");
+    await s.screenshot("01-enrollment");
+    await s.click("#enroll-submit");
+    await s.waitFor("#merchant-name");
+    assert((await s.text("#merchant-name")) === "Demo Grocery", "merchant name");
+    assert((await s.text("#merchant-mcc")) === "5411", "MCC");
+    assert((await s.text("#merchant-acquirer")).startsWith("http://127.0.0.1:"), "acquirer");
+    await s.waitFor("#reader", "el.value === 'sim'");
+    await s.screenshot("02-enrolled");
+    await s.click("#enroll-continue");
+    await s.waitFor("#sale");
+  });
+
+  await test("the window cannot call what its capability does not grant", async () => {
+    const call = (cmd) =>
+      s.wd("POST", "/execute/async", {
+        script:
+          "const done = arguments[arguments.length - 1]; window.__TAURI_INTERNALS__.invoke(arguments[0], {}).then(() => done('allowed'), (e) => done('refused: ' + e));",
+        args: [cmd],
+      });
+    const closeWindow = await call("plugin:window|close");
+    console.log(`     plugin:window|close: ${closeWindow}`);
+    assert(closeWindow.startsWith("refused"), `plugin:window|close was ${closeWindow}`);
+    // Tampered twin: a granted command goes through the same path.
+    assert((await call("get_status")) === "allowed", "get_status allowed");
+  });
+
+  await test("card payment approved", async () => {
+    await keyIn(s, "2500");
+    assert((await s.text("#amount")) === "€25.00", "amount shows €25.00");
+    const c0 = Date.now();
+    await s.click("#charge");
+    await s.waitFor("#pay", "el.dataset.phase === 'waiting_for_card'");
+    console.log(`     present card shown after ${Date.now() - c0} ms (first attestation)`);
+    await s.waitFor(".contactless");
+    await s.waitFor(".light[data-light='1']", "el.classList.contains('on')");
+    await s.screenshot("03-present-card");
+    await s.select("#virtual-card", "visa-cvn18");
+    await s.click("#tap");
+    await s.waitFor("#pay", "el.dataset.status === 'approved' && el.dataset.phase === 'ended'");
+    assert((await s.text("#pay-message")) === "Approved", "Approved headline");
+    assert((await s.text("#auth-code")).startsWith("Auth code"), "auth code shown");
+    await s.waitFor(".light[data-light='4']", "el.classList.contains('on')");
+    await s.screenshot("04-approved");
+    await s.click("#new-sale");
+  });
+
+  await test("card payment declined", async () => {
+    await cardPayment(s, "1999", "visa-decline", "declined");
+    assert((await s.text("#pay-message")) === "Declined", "Declined headline");
+    await s.screenshot("05-declined");
+    await s.click("#new-sale");
+  });
+
+  await test("a card that asks for another interface", async () => {
+    await cardPayment(s, "4200", "visa-gpo-6984", "not_completed");
+    assert((await s.text("#pay-message")) === "Try another interface", "Try another interface headline");
+    assert((await s.text("#pay-ui")) === "Insert, swipe or try another card", "Book A message");
+    await s.waitFor(".light[data-light='4']", "el.classList.contains('error')");
+    await s.screenshot("14-try-another-interface");
+    await s.click("#new-sale");
+  });
+
+  await test("card removed too early, then presented again", async () => {
+    await cardPayment(s, "700", "visa-removed", null);
+    await s.waitFor("#pay", "el.dataset.phase === 'retry' && el.dataset.message === 'present_card_again'");
+    await s.screenshot("06-card-removed-try-again");
+    await s.select("#virtual-card", "visa-cvn18");
+    await s.click("#tap");
+    await s.waitFor("#pay", "el.dataset.status === 'approved' && el.dataset.phase === 'ended'");
+    await s.click("#new-sale");
+  });
+
+  await test("offline payment queued, then synced", async () => {
+    await s.waitFor("#sale");
+    await s.click("#network-switch");
+    await s.waitFor("#network-switch", "!el.checked");
+    await cardPayment(s, "1200", "visa-cvn18", "accepted_offline");
+    await s.waitFor("#offline-text", "el.textContent.includes('1 payment')");
+    await s.screenshot("07-offline-queued");
+    await s.click("#new-sale");
+    await s.click("#network-switch");
+    await s.waitFor("#offline-text", "el.textContent === 'Online'", 20000);
+    await s.waitFor("#offline-banner", "!el.textContent.includes('never synced')");
+    await s.screenshot("08-synced");
+  });
+
+  await test("QR: merchant-presented code, then a customer code typed by a wedge scanner", async () => {
+    await s.waitFor("#sale");
+    await keyIn(s, "888");
+    await s.click("#qr-button");
+    await s.waitFor("#qr-code svg");
+    assert((await s.text("#qr-payload")).startsWith("000201"), "EMVCo payload");
+    await s.waitFor("#qr-countdown", "/\\d+ s/.test(el.textContent)");
+    await s.screenshot("09-qr-merchant");
+    await s.click("#qr-back");
+    await s.click("#scan-button");
+    await s.type("#scan-input", "not a code\uE007");
+    await s.waitFor("#error");
+    await s.exec("document.getElementById('scan-input').value = ''");
+    await s.type("#scan-input", "134567890123456789\uE007");
+    await s.waitFor("#scan-result", "el.dataset.kind === 'wechat_pay'");
+    const summary = await s.text("#scan-result");
+    assert(!summary.includes("134567890123456789"), "wallet code masked");
+    await s.screenshot("10-qr-customer-code");
+    await s.click("#scan-back");
+  });
+
+  await test("camera preview from WebKit's mock capture device", async () => {
+    await s.click("#scan-button");
+    await s.click("#camera-button");
+    await s.waitFor("#camera", "el.readyState >= 2 && el.videoWidth > 0", 10000);
+    await s.screenshot("13-camera-preview");
+    await s.click("#camera-button");
+    await s.click("#scan-back");
+  });
+
+  await test("switching language to Simplified Chinese and back", async () => {
+    await s.click("#nav-settings");
+    await s.select("#language", "zh-CN");
+    await s.waitFor("#nav-sale", "el.textContent === '收款'");
+    await s.screenshot("11-settings-zh-CN");
+    await s.click("#nav-sale");
+    await keyIn(s, "2500");
+    await s.waitFor("#charge", "el.textContent.startsWith('收款')");
+    await s.screenshot("12-sale-zh-CN");
+    await s.click("button[data-key='back']");
+    await s.click("button[data-key='back']");
+    await s.click("button[data-key='back']");
+    await s.click("button[data-key='back']");
+    await s.click("#nav-settings");
+    await s.select("#language", "en");
+    await s.waitFor("#nav-sale", "el.textContent === 'Sale'");
+  });
+
+  await test("a refused attestation blocks payments with the reason", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "softpos-e2e-refused-"));
+    // tauri-driver's WebKitWebDriver listens on --native-port (4445 by default).
+    const port = PORT + 10;
+    const d2 = spawn(driverBin, ["--port", String(port), "--native-port", String(port + 1)], {
+      env: { ...process.env, SOFTPOS_DATA_DIR: dir, SOFTPOS_READER: "sim:visa-cvn18", SOFTPOS_DEMO_REFUSE_ATTESTATION: "1" },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    try {
+      await waitForDriver(port);
+      const b = await Session.start(port);
+      await b.waitFor("#code", "el.value.length > 0");
+      await b.click("#enroll-submit");
+      await b.click("#enroll-continue");
+      await keyIn(b, "2500");
+      await b.click("#charge");
+      await b.waitFor("#attestation-banner");
+      await b.waitFor("#error");
+      assert((await b.text("#attestation-banner")).includes("Reason:"), "reason shown");
+      await b.waitFor("#charge", "el.disabled");
+      await b.screenshot("15-attestation-blocked");
+      await b.close();
+    } finally {
+      d2.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Figures: idle RSS now; then a relaunch of the enrolled app, timed
+  // from the WebDriver session request to the sale screen, and RSS
+  // during a payment.
+  const figures = { idle: memory() };
+  await s.close();
+  await sleep(1000);
+  await test("figures: relaunch to ready-to-tap, memory", async () => {
+    const t0 = Date.now();
+    const s2 = await Session.start();
+    await s2.waitFor("#app", "el.dataset.ready === 'sale'", 20000);
+    figures.sessionToSaleMs = Date.now() - t0;
+    figures.processStartToSaleMs = appAgeMs();
+    await keyIn(s2, "2500");
+    await s2.click("#charge");
+    await s2.waitFor("#pay", "el.dataset.phase === 'waiting_for_card'");
+    figures.readyToTapMs = Date.now() - t0;
+    await s2.click("#tap");
+    figures.duringPayment = memory();
+    await s2.waitFor("#pay", "el.dataset.phase === 'ended'");
+    figures.afterPayment = memory();
+    await s2.close();
+  });
+  writeFileSync(figuresFile, JSON.stringify(figures, null, 2) + "\n");
+  console.log("figures", JSON.stringify(figures));
+} catch (e) {
+  console.log(`FAIL setup: ${e.message}`);
+  failed = true;
+} finally {
+  driver.kill();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+const bad = results.filter((r) => !r.ok).length;
+console.log(`\ne2e: ${results.length - bad} passed, ${bad} failed`);
+process.exit(failed || bad > 0 || results.length === 0 ? 1 : 0);

@@ -1,0 +1,143 @@
+// Generated from src-tauri/src/types.rs by `SOFTPOS_UPDATE_TYPES=1 cargo test`.
+// Do not edit: the test fails when this file is stale.
+
+export type AppStatus = { 
+/**
+ * Demo mode: embedded acquirer and virtual cards.
+ */
+demo: boolean, 
+/**
+ * `None` until the terminal is enrolled.
+ */
+enrollment: Enrollment | null, 
+/**
+ * The demo acquirer's fresh activation code, shown prefilled.
+ */
+prefilledCode: string | null, 
+/**
+ * The acquirer this terminal talks to.
+ */
+acquirerUrl: string, readers: Array<ReaderInfo>, 
+/**
+ * Virtual cards the simulator can present (demo mode).
+ */
+virtualCards: Array<VirtualCard>, settings: Settings, offline: OfflineStatus, attestation: AttestationStatus, };
+
+export type Enrollment = { terminalId: string, merchantId: string, merchantName: string, mcc: string, acquirerUrl: string, currency: CurrencyInfo, maxAmountMinor: number, offlineLimitMinor: number, };
+
+export type CurrencyInfo = { 
+/**
+ * ISO 4217 alphabetic code, "EUR".
+ */
+alpha: string, numeric: number, 
+/**
+ * Digits after the decimal point (2 for EUR, 0 for JPY).
+ */
+exponent: number, };
+
+export type ReaderInfo = { 
+/**
+ * "sim", "pcsc:<name>", "nfc:<connstring>".
+ */
+id: string, label: string, simulated: boolean, };
+
+export type VirtualCard = { 
+/**
+ * The cardsim profile name, "visa-cvn18".
+ */
+profile: string, description: string, };
+
+export type Settings = { 
+/**
+ * Reader id from [`AppStatus::readers`]; `None` until chosen.
+ */
+reader: string | null, 
+/**
+ * The virtual card the simulator presents.
+ */
+virtualCard: string, 
+/**
+ * "en" or "zh-CN".
+ */
+language: string, sounds: boolean, 
+/**
+ * First lines of every receipt.
+ */
+receiptHeader: string, };
+
+export type OfflineStatus = { 
+/**
+ * Payments waiting to be sent to the acquirer.
+ */
+queued: number, 
+/**
+ * When a sync last reached the acquirer (ms since 1970).
+ */
+lastSyncMs: number | null, 
+/**
+ * Demo mode's network switch; always true outside demo mode.
+ */
+networkOn: boolean, 
+/**
+ * Payments accepted offline that the acquirer later declined.
+ */
+notices: Array<string>, };
+
+export type AttestationStatus = { "state": "unknown" } | { "state": "passed" } | { "state": "blocked", code: string, message: string, };
+
+export type CommandError = { code: ErrorCode, message: string, };
+
+export type ErrorCode = "not_enrolled" | "activation_refused" | "acquirer_unreachable" | "attestation_blocked" | "invalid_amount" | "no_reader" | "busy" | "invalid_code" | "usage" | "internal";
+
+export type UiMessage = "approved" | "not_authorised" | "please_enter_pin" | "processing_error" | "remove_card" | "welcome" | "present_card" | "processing" | "card_read_ok_remove_card" | "insert_or_swipe_card" | "present_one_card_only" | "approved_please_sign" | "authorising_please_wait" | "insert_swipe_or_try_another_card" | "please_insert_card" | "see_phone_for_instructions" | "present_card_again" | "none";
+
+export type UiStatus = "not_ready" | "idle" | "ready_to_read" | "processing" | "card_read_successfully" | "processing_error";
+
+export type UiRequest = { message: UiMessage, status: UiStatus, holdMs: number, };
+
+export type PayStatus = "approved" | "accepted_offline" | "declined" | "reversed" | "not_completed";
+
+export type PaymentResult = { status: PayStatus, 
+/**
+ * The kernel's outcome: "online_request", "try_again", ...
+ */
+cardOutcome: string, 
+/**
+ * What Book A says to show now.
+ */
+ui: UiRequest, amountMinor: number, maskedPan: string | null, authCode: string | null, tsc: number | null, 
+/**
+ * One English line from `pos`, shown small under the translated
+ * headline.
+ */
+detail: string, 
+/**
+ * The payment may be retried by presenting a card again (Try Again).
+ */
+retry: boolean, };
+
+export type PaymentEvent = { "kind": "ui", ui: UiRequest, } | { "kind": "done", result: PaymentResult, } | { "kind": "failed", error: CommandError, };
+
+export type MerchantQr = { 
+/**
+ * The EMVCo payload, CRC included.
+ */
+payload: string, 
+/**
+ * The code drawn as an SVG document.
+ */
+svg: string, amountMinor: number, 
+/**
+ * How long the code is shown before it lapses.
+ */
+expiresInS: number, };
+
+export type ScannedCode = { 
+/**
+ * "merchant", "emv_cpm", "alipay", "wechat_pay", "unionpay".
+ */
+kind: string, 
+/**
+ * Human summary; card numbers and wallet codes masked.
+ */
+summary: string, };

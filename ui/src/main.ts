@@ -1,0 +1,553 @@
+// The merchant's screens, in plain TypeScript: one state object, one
+// render function, and the shell's commands and events. Logic worth
+// testing lives in money.ts, payment.ts and i18n.ts.
+
+import "./style.css";
+import { api, asCommandError } from "./api";
+import type { AppStatus, CommandError, MerchantQr, ScannedCode, Settings } from "./generated/types";
+import { errorKey, language, setLanguage, t, type Key, type Lang } from "./i18n";
+import { emptyEntry, formatAmount, minorUnits, press, type AmountEntry, type Key as PadKey } from "./money";
+import * as pay from "./payment";
+import { play } from "./sound";
+
+type Screen = "enroll" | "sale" | "pay" | "qr" | "scan" | "history" | "settings";
+
+interface State {
+  status: AppStatus | null;
+  screen: Screen;
+  entry: AmountEntry;
+  payment: pay.PaymentState;
+  error: CommandError | null;
+  busy: boolean;
+  code: string;
+  enrolledJustNow: boolean;
+  qr: { code: MerchantQr; shownAt: number } | null;
+  scan: { text: string; result: ScannedCode | null };
+  settingsSaved: boolean;
+  cameraOn: boolean;
+}
+
+const state: State = {
+  status: null,
+  screen: "enroll",
+  entry: emptyEntry,
+  payment: pay.initial,
+  error: null,
+  busy: false,
+  code: "",
+  enrolledJustNow: false,
+  qr: null,
+  scan: { text: "", result: null },
+  settingsSaved: false,
+  cameraOn: false,
+};
+
+const root = document.getElementById("app") as HTMLElement;
+
+type Child = Node | string | null | false | undefined;
+
+function h(tag: string, attrs: Record<string, unknown> = {}, ...children: Child[]): HTMLElement {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on") && typeof v === "function") {
+      el.addEventListener(k.slice(2).toLowerCase(), v as EventListener);
+    } else if (k === "value") {
+      (el as HTMLInputElement).value = String(v);
+    } else if (k === "checked") {
+      (el as HTMLInputElement).checked = Boolean(v);
+    } else if (k === "html") {
+      el.innerHTML = String(v);
+    } else {
+      el.setAttribute(k, v === true ? "" : String(v));
+    }
+  }
+  for (const c of children) {
+    if (c === null || c === false || c === undefined) continue;
+    el.append(typeof c === "string" ? document.createTextNode(c) : c);
+  }
+  return el;
+}
+
+function currency() {
+  return state.status?.enrollment?.currency ?? { alpha: "EUR", numeric: 978, exponent: 2 };
+}
+
+function money(minor: number): string {
+  return formatAmount(minor, currency());
+}
+
+async function attempt<T>(f: () => Promise<T>): Promise<T | undefined> {
+  state.error = null;
+  state.busy = true;
+  render();
+  try {
+    return await f();
+  } catch (e) {
+    state.error = asCommandError(e);
+    return undefined;
+  } finally {
+    state.busy = false;
+    render();
+  }
+}
+
+function applyStatus(s: AppStatus): void {
+  state.status = s;
+  setLanguage(s.settings.language === "zh-CN" ? "zh-CN" : "en");
+  document.documentElement.lang = language();
+}
+
+// ---------- banners
+
+function banners(): HTMLElement {
+  const s = state.status;
+  const box = h("div", { class: "banners" });
+  if (!s || !s.enrollment) return box;
+  const o = s.offline;
+  if (s.attestation.state === "blocked") {
+    box.append(
+      h(
+        "div",
+        { class: "banner blocked", id: "attestation-banner", role: "alert" },
+        h("strong", {}, t("attest.blocked")),
+        h("div", {}, t("attest.reason", { reason: `${s.attestation.code}: ${s.attestation.message}` })),
+        h("div", {}, t("attest.action", { terminal: s.enrollment.terminalId })),
+      ),
+    );
+  }
+  const offline = o.queued > 0 || !o.networkOn;
+  const last = o.lastSyncMs ? t("offline.lastSync", { time: new Date(o.lastSyncMs).toLocaleTimeString(language()) }) : t("offline.never");
+  box.append(
+    h(
+      "div",
+      { class: `banner ${offline ? "offline" : "online"}`, id: "offline-banner" },
+      h("span", { id: "offline-text" }, offline ? t("offline.banner", { count: o.queued }) : t("offline.online")),
+      h("span", { class: "muted" }, ` · ${last}`),
+      o.queued > 0 && h("button", { class: "link", id: "sync-now", onclick: () => attempt(async () => applyStatus(await api.syncNow())) }, t("offline.syncNow")),
+      s.demo &&
+        h(
+          "label",
+          { class: "switch" },
+          h("input", {
+            type: "checkbox",
+            id: "network-switch",
+            checked: o.networkOn,
+            onchange: (e: Event) => attempt(async () => applyStatus(await api.setNetwork((e.target as HTMLInputElement).checked))),
+          }),
+          ` ${t("offline.network")}: ${o.networkOn ? t("offline.networkOn") : t("offline.networkOff")}`,
+        ),
+    ),
+  );
+  for (const n of o.notices) box.append(h("div", { class: "banner blocked" }, n));
+  return box;
+}
+
+function errorBox(): Child {
+  const e = state.error;
+  if (!e) return null;
+  return h("div", { class: "error", id: "error", role: "alert" }, h("strong", {}, t(errorKey(e.code))), h("div", { class: "muted" }, e.message));
+}
+
+function nav(): HTMLElement {
+  const item = (screen: Screen, key: Key) =>
+    h("button", { class: state.screen === screen ? "tab active" : "tab", id: `nav-${screen}`, onclick: () => go(screen) }, t(key));
+  return h("nav", {}, item("sale", "nav.sale"), item("history", "nav.history"), item("settings", "nav.settings"));
+}
+
+function go(screen: Screen): void {
+  state.screen = screen;
+  state.error = null;
+  state.settingsSaved = false;
+  render();
+}
+
+// ---------- enrollment
+
+function enrollScreen(s: AppStatus): HTMLElement {
+  const e = s.enrollment;
+  if (!e) {
+    return h(
+      "section",
+      { class: "card", id: "enroll" },
+      h("h1", {}, t("enroll.title")),
+      h("p", {}, s.demo ? t("enroll.demoIntro") : t("enroll.intro")),
+      h("label", { for: "code" }, t("enroll.code")),
+      h("input", { id: "code", value: state.code, autocomplete: "off", oninput: (ev: Event) => (state.code = (ev.target as HTMLInputElement).value) }),
+      h(
+        "button",
+        {
+          class: "primary",
+          id: "enroll-submit",
+          disabled: state.busy,
+          onclick: () =>
+            attempt(async () => {
+              applyStatus(await api.enroll(state.code));
+              state.enrolledJustNow = true;
+            }),
+        },
+        state.busy ? t("enroll.busy") : t("enroll.submit"),
+      ),
+      errorBox(),
+    );
+  }
+  const row = (k: Key, v: string, id: string) => h("div", { class: "row" }, h("span", { class: "muted" }, t(k)), h("strong", { id }, v));
+  return h(
+    "section",
+    { class: "card", id: "enrolled" },
+    h("h1", {}, t("enroll.done")),
+    row("enroll.merchant", e.merchantName, "merchant-name"),
+    row("enroll.mcc", e.mcc, "merchant-mcc"),
+    row("enroll.acquirer", e.acquirerUrl, "merchant-acquirer"),
+    row("enroll.terminal", e.terminalId, "terminal-id"),
+    row("enroll.currency", e.currency.alpha, "terminal-currency"),
+    h("label", { for: "reader" }, t("enroll.reader")),
+    readerSelect(s),
+    h("button", { class: "primary", id: "enroll-continue", onclick: () => go("sale") }, t("enroll.continue")),
+    errorBox(),
+  );
+}
+
+function readerSelect(s: AppStatus): HTMLElement {
+  return h(
+    "select",
+    {
+      id: "reader",
+      onchange: (ev: Event) => saveSettings({ ...s.settings, reader: (ev.target as HTMLSelectElement).value }),
+    },
+    ...s.readers.map((r) => h("option", { value: r.id, selected: s.settings.reader === r.id }, r.simulated ? t("reader.sim") : r.label)),
+  );
+}
+
+async function saveSettings(settings: Settings): Promise<void> {
+  const r = await attempt(() => api.saveSettings(settings));
+  if (r) {
+    applyStatus(r);
+    state.settingsSaved = true;
+    render();
+  }
+}
+
+// ---------- sale (amount keypad)
+
+function saleScreen(s: AppStatus): HTMLElement {
+  const e = s.enrollment;
+  const minor = minorUnits(state.entry);
+  const key = (k: PadKey, label: string = k) =>
+    h("button", { class: "key", "data-key": k, onclick: () => { state.entry = press(state.entry, k); state.error = null; render(); } }, label);
+  const over = e ? minor > e.maxAmountMinor : false;
+  // A refused attestation blocks every payment; the banner says why.
+  const blocked = s.attestation.state === "blocked";
+  return h(
+    "section",
+    { id: "sale" },
+    h("div", { class: "amount", id: "amount" }, money(minor)),
+    e && h("div", { class: "muted center" }, t("sale.limit", { amount: money(e.maxAmountMinor) })),
+    h(
+      "div",
+      { class: "keypad" },
+      ...(["1", "2", "3", "4", "5", "6", "7", "8", "9", "00", "0"] as PadKey[]).map((k) => key(k)),
+      key("back", "⌫"),
+    ),
+    h(
+      "button",
+      { class: "primary big", id: "charge", disabled: minor === 0 || over || blocked || state.busy, onclick: startCard },
+      t("sale.charge", { amount: money(minor) }),
+    ),
+    h(
+      "div",
+      { class: "row" },
+      h("button", { id: "qr-button", disabled: minor === 0 || over || blocked, onclick: showQr }, t("sale.qr")),
+      h("button", { id: "scan-button", onclick: () => { state.scan = { text: "", result: null }; go("scan"); } }, t("sale.scan")),
+    ),
+    errorBox(),
+  );
+}
+
+async function startCard(): Promise<void> {
+  const minor = minorUnits(state.entry);
+  state.payment = pay.initial;
+  const ui = await attempt(() => api.startPayment(minor));
+  if (ui) {
+    // The `payment` event carries the same request; the answer is a
+    // fallback should the event come first or not at all.
+    if (!state.payment.shown) state.payment = pay.receive(state.payment, { kind: "ui", ui }, Date.now());
+    state.screen = "pay";
+    render();
+  }
+}
+
+// ---------- the payment screen (Book A)
+
+let holdTimer: number | undefined;
+
+function onPaymentEvent(e: import("./generated/types").PaymentEvent): void {
+  const before = state.payment.shown;
+  state.payment = pay.receive(state.payment, e, Date.now());
+  afterPaymentChange(before);
+}
+
+function afterPaymentChange(before: pay.Shown | null): void {
+  const now = state.payment.shown;
+  if (now && now !== before && state.status?.settings.sounds) {
+    const tone = pay.tone(now);
+    if (tone) play(tone);
+  }
+  if (holdTimer !== undefined) window.clearTimeout(holdTimer);
+  const due = pay.nextDue(state.payment);
+  if (due !== null) {
+    holdTimer = window.setTimeout(() => {
+      const prev = state.payment.shown;
+      state.payment = pay.advance(state.payment, Date.now());
+      afterPaymentChange(prev);
+    }, Math.max(0, due - Date.now()));
+  }
+  if (state.screen === "pay") render();
+}
+
+function contactlessSymbol(): HTMLElement {
+  // The EMVCo contactless indicator: four arcs of growing radius.
+  return h("div", {
+    class: "contactless",
+    html: `<svg viewBox="0 0 64 64" width="96" height="96" aria-label="contactless"><g fill="none" stroke="currentColor" stroke-width="5" stroke-linecap="round">
+<path d="M18 22 a14 14 0 0 1 0 20"/><path d="M27 16 a22 22 0 0 1 0 32"/><path d="M36 10 a30 30 0 0 1 0 44"/><path d="M45 4 a38 38 0 0 1 0 56"/></g></svg>`,
+  });
+}
+
+function payScreen(s: AppStatus): HTMLElement {
+  const shown = state.payment.shown;
+  const ph = pay.phase(state.payment);
+  const ui = shown?.ui ?? { message: "present_card", status: "ready_to_read", holdMs: 0 };
+  const lights = pay.lights(ui.status);
+  const result = shown?.result;
+  const lines = shown ? pay.headline(shown) : { main: "msg.present_card", sub: null };
+  const waiting = ph === "waiting_for_card" || ph === "retry";
+  return h(
+    "section",
+    { id: "pay", "data-phase": ph, "data-message": ui.message, "data-status": result?.status ?? "" },
+    h("div", { class: "lights", id: "lights" }, ...lights.map((l, i) => h("span", { class: `light ${l}`, "data-light": i + 1 }))),
+    h("div", { class: "amount small" }, money(result?.amountMinor ?? minorUnits(state.entry))),
+    waiting && contactlessSymbol(),
+    h("h1", { class: `message ${result?.status ?? ""}`, id: "pay-message" }, t(lines.main as Key)),
+    lines.sub && h("div", { class: "sub", id: "pay-ui" }, t(lines.sub as Key)),
+    result?.authCode && h("div", { id: "auth-code" }, t("pay.authCode", { code: result.authCode })),
+    result?.maskedPan && h("div", { class: "muted" }, result.maskedPan),
+    result?.status === "accepted_offline" && h("div", { class: "note" }, t("pay.offline")),
+    result?.status === "reversed" && h("div", { class: "note" }, t("pay.reversed")),
+    result && h("div", { class: "muted small", id: "pay-detail" }, result.detail),
+    shown?.error && h("div", { class: "error" }, h("strong", {}, t("pay.failed")), h("div", {}, t(errorKey(shown.error.code))), h("div", { class: "muted" }, shown.error.message)),
+    waiting &&
+      s.settings.reader === "sim" &&
+      h(
+        "div",
+        { class: "sim" },
+        h("label", { for: "virtual-card" }, t("pay.virtualCard")),
+        h(
+          "select",
+          {
+            id: "virtual-card",
+            onchange: (ev: Event) => saveSettings({ ...s.settings, virtualCard: (ev.target as HTMLSelectElement).value }),
+          },
+          ...s.virtualCards.map((c) => h("option", { value: c.profile, selected: c.profile === s.settings.virtualCard }, `${c.profile} — ${c.description}`)),
+        ),
+        h("button", { class: "primary", id: "tap", onclick: () => attempt(() => api.presentCard()) }, t("pay.tapVirtual")),
+      ),
+    waiting && h("button", { id: "cancel", onclick: () => attempt(async () => { await api.cancelPayment(); state.payment = pay.initial; go("sale"); }) }, t("pay.cancel")),
+    ph === "ended" && h("button", { class: "primary", id: "new-sale", onclick: () => { state.entry = emptyEntry; state.payment = pay.initial; go("sale"); } }, t("pay.newSale")),
+    errorBox(),
+  );
+}
+
+// ---------- QR
+
+async function showQr(): Promise<void> {
+  const code = await attempt(() => api.merchantQr(minorUnits(state.entry)));
+  if (code) {
+    state.qr = { code, shownAt: Date.now() };
+    go("qr");
+  }
+}
+
+function qrScreen(): HTMLElement {
+  const q = state.qr;
+  if (!q) return h("section", {});
+  const left = Math.max(0, q.code.expiresInS - Math.floor((Date.now() - q.shownAt) / 1000));
+  return h(
+    "section",
+    { id: "qr", class: "center" },
+    h("h1", {}, t("qr.title", { amount: money(q.code.amountMinor) })),
+    left > 0 ? h("div", { class: "qr", id: "qr-code", html: q.code.svg }) : h("div", { class: "error" }, t("qr.expired")),
+    h("div", { id: "qr-countdown" }, left > 0 ? t("qr.expires", { seconds: left }) : ""),
+    h("code", { class: "payload", id: "qr-payload" }, q.code.payload),
+    left === 0 && h("button", { onclick: showQr }, t("qr.again")),
+    h("button", { id: "qr-back", onclick: () => { state.qr = null; state.entry = emptyEntry; go("sale"); } }, t("pay.cancel")),
+  );
+}
+
+// ---------- customer code (keyboard wedge, camera)
+
+let camera: MediaStream | null = null;
+
+async function toggleCamera(): Promise<void> {
+  if (camera) {
+    camera.getTracks().forEach((tr) => tr.stop());
+    camera = null;
+    state.cameraOn = false;
+    render();
+    return;
+  }
+  try {
+    camera = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+    state.cameraOn = true;
+    void scanFrames(camera);
+  } catch (e) {
+    state.error = { code: "usage", message: String(e) };
+  }
+  render();
+}
+
+/** Twice a second, one frame to the shell's QR decoder, until a code reads. */
+async function scanFrames(stream: MediaStream): Promise<void> {
+  const canvas = document.createElement("canvas");
+  while (camera === stream) {
+    await new Promise((r) => window.setTimeout(r, 500));
+    const video = document.getElementById("camera") as HTMLVideoElement | null;
+    if (!video || video.videoWidth === 0) continue;
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    canvas.getContext("2d")?.drawImage(video, 0, 0);
+    const blob = await new Promise<Blob | null>((r) => canvas.toBlob(r, "image/png"));
+    if (!blob) continue;
+    try {
+      state.scan.result = await api.scanImage(new Uint8Array(await blob.arrayBuffer()));
+      await toggleCamera();
+    } catch {
+      // No readable code in this frame: try the next one.
+    }
+  }
+}
+
+function scanScreen(): HTMLElement {
+  const r = state.scan.result;
+  const input = h("input", {
+    id: "scan-input",
+    autocomplete: "off",
+    value: state.scan.text,
+    oninput: (ev: Event) => (state.scan.text = (ev.target as HTMLInputElement).value),
+    onkeydown: (ev: KeyboardEvent) => {
+      // A wedge scanner types the payload and then Enter.
+      if (ev.key === "Enter") {
+        const text = (ev.target as HTMLInputElement).value;
+        state.scan.text = text;
+        void attempt(async () => {
+          state.scan.result = null;
+          state.scan.result = await api.scanCode(text);
+        });
+      }
+    },
+  });
+  window.setTimeout(() => (document.getElementById("scan-input") as HTMLInputElement | null)?.focus(), 0);
+  const video = state.cameraOn ? (h("video", { id: "camera", autoplay: true, playsinline: true, muted: true }) as HTMLVideoElement) : null;
+  if (video && camera) video.srcObject = camera;
+  return h(
+    "section",
+    { id: "scan" },
+    h("h1", {}, t("scan.title")),
+    h("p", { class: "muted" }, t("scan.hint")),
+    h("label", { for: "scan-input" }, t("scan.input")),
+    input,
+    h("button", { id: "camera-button", onclick: toggleCamera }, t("scan.camera")),
+    video,
+    r && h("div", { class: "card", id: "scan-result", "data-kind": r.kind }, h("strong", {}, t("scan.kind", { kind: t(`scan.kind.${r.kind}` as Key) })), h("pre", {}, r.summary), h("p", { class: "muted" }, t("scan.notSettled"))),
+    h("button", { id: "scan-back", onclick: () => go("sale") }, t("pay.cancel")),
+    errorBox(),
+  );
+}
+
+// ---------- history (waits for pos history), settings
+
+function historyScreen(): HTMLElement {
+  return h("section", { id: "history" }, h("p", { class: "muted" }, t("history.later")));
+}
+
+function settingsScreen(s: AppStatus): HTMLElement {
+  const draft: Settings = { ...s.settings };
+  return h(
+    "section",
+    { id: "settings" },
+    h("h1", {}, t("settings.title")),
+    h("label", { for: "reader" }, t("settings.reader")),
+    readerSelect(s),
+    h("label", { for: "language" }, t("settings.language")),
+    h(
+      "select",
+      { id: "language", onchange: (ev: Event) => saveSettings({ ...s.settings, language: (ev.target as HTMLSelectElement).value as Lang }) },
+      h("option", { value: "en", selected: s.settings.language === "en" }, "English"),
+      h("option", { value: "zh-CN", selected: s.settings.language === "zh-CN" }, "简体中文"),
+    ),
+    h(
+      "label",
+      { class: "check" },
+      h("input", { type: "checkbox", id: "sounds", checked: s.settings.sounds, onchange: (ev: Event) => saveSettings({ ...s.settings, sounds: (ev.target as HTMLInputElement).checked }) }),
+      ` ${t("settings.sounds")}`,
+    ),
+    h("label", { for: "receipt-header" }, t("settings.receiptHeader")),
+    h("textarea", { id: "receipt-header", rows: 3, oninput: (ev: Event) => (draft.receiptHeader = (ev.target as HTMLTextAreaElement).value) }, s.settings.receiptHeader),
+    h("button", { class: "primary", id: "settings-save", onclick: () => saveSettings({ ...state.status!.settings, receiptHeader: draft.receiptHeader }) }, t("settings.save")),
+    state.settingsSaved && h("span", { class: "muted", id: "settings-saved" }, ` ${t("settings.saved")}`),
+    errorBox(),
+  );
+}
+
+// ---------- render
+
+function render(): void {
+  const s = state.status;
+  document.title = t("app.title");
+  if (!s) {
+    root.replaceChildren(h("div", { class: "center muted" }, "…"));
+    return;
+  }
+  if (!s.enrollment || state.screen === "enroll") {
+    root.replaceChildren(h("header", {}, h("strong", {}, t("app.title"))), enrollScreen(s));
+    return;
+  }
+  const screen = state.screen;
+  const body =
+    screen === "pay" ? payScreen(s)
+    : screen === "qr" ? qrScreen()
+    : screen === "scan" ? scanScreen()
+    : screen === "history" ? historyScreen()
+    : screen === "settings" ? settingsScreen(s)
+    : saleScreen(s);
+  const focused = document.activeElement?.id;
+  root.replaceChildren(
+    h("header", {}, h("strong", {}, t("app.title")), h("span", { class: "muted", id: "header-merchant" }, ` · ${s.enrollment.merchantName}`)),
+    banners(),
+    body,
+    ...(screen === "sale" || screen === "history" || screen === "settings" ? [nav()] : []),
+  );
+  if (focused) document.getElementById(focused)?.focus();
+  root.dataset.ready = screen === "sale" ? "sale" : screen;
+}
+
+async function main(): Promise<void> {
+  await api.onPayment(onPaymentEvent);
+  await api.onStatus((s) => {
+    applyStatus(s);
+    render();
+  });
+  const s = await api.status();
+  applyStatus(s);
+  state.code = s.prefilledCode ?? "";
+  state.screen = s.enrollment ? "sale" : "enroll";
+  render();
+  // The QR countdown.
+  window.setInterval(() => {
+    if (state.screen === "qr") render();
+  }, 1000);
+}
+
+main().catch((e) => {
+  root.textContent = String(e);
+});
