@@ -21,6 +21,7 @@ pub mod keys;
 pub mod merchant;
 pub mod risk;
 pub mod sim;
+pub mod sqlite_writer;
 pub mod store;
 pub mod terminal;
 pub mod tls;

@@ -116,19 +116,9 @@ pub fn assess(f: &Facts) -> Assessment {
     a
 }
 
-/// Reads the facts in one statement (one round trip per payment matters:
-/// the store is the bottleneck of an authorization).
-pub async fn gather(
-    tx: &mut Transaction<'_, Any>,
-    merchant_id: &str,
-    terminal_id: &str,
-    pan_token: &str,
-    amount_minor: i64,
-    now: i64,
-) -> ApiResult<Facts> {
-    let since = now.saturating_sub(WINDOW_MS);
-    let split_since = now.saturating_sub(SPLIT_WINDOW_MS);
-    let row: AnyRow = sqlx::query(
+/// The facts in one statement (see [`gather`]); shared with the SQLite
+/// writer thread ([`gather_sqlite`]).
+const GATHER: &str =
         "SELECT \
          (SELECT COUNT(*) FROM payments WHERE pan_token = $1 AND kind = 'purchase' AND created_ms > $2) AS card_n, \
          (SELECT COUNT(*) FROM payments WHERE pan_token = $1 AND kind = 'purchase' AND created_ms > $2 \
@@ -141,15 +131,28 @@ pub async fn gather(
             AND status = 'approved' ORDER BY created_ms DESC LIMIT 50) r) AS merchant_n, \
          (SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM (SELECT amount_minor FROM payments \
             WHERE merchant_id = $5 AND kind = 'purchase' AND status = 'approved' \
-            ORDER BY created_ms DESC LIMIT 50) r) AS merchant_sum",
-    )
-    .bind(pan_token)
-    .bind(since)
-    .bind(split_since)
-    .bind(terminal_id)
-    .bind(merchant_id)
-    .fetch_one(&mut **tx)
-    .await?;
+            ORDER BY created_ms DESC LIMIT 50) r) AS merchant_sum";
+
+/// Reads the facts in one statement (one round trip per payment matters:
+/// the store is the bottleneck of an authorization).
+pub async fn gather(
+    tx: &mut Transaction<'_, Any>,
+    merchant_id: &str,
+    terminal_id: &str,
+    pan_token: &str,
+    amount_minor: i64,
+    now: i64,
+) -> ApiResult<Facts> {
+    let since = now.saturating_sub(WINDOW_MS);
+    let split_since = now.saturating_sub(SPLIT_WINDOW_MS);
+    let row: AnyRow = sqlx::query(GATHER)
+        .bind(pan_token)
+        .bind(since)
+        .bind(split_since)
+        .bind(terminal_id)
+        .bind(merchant_id)
+        .fetch_one(&mut **tx)
+        .await?;
     let n =
         |c: &str| -> ApiResult<usize> { Ok(usize::try_from(col::<i64>(&row, c)?).unwrap_or(0)) };
     Ok(Facts {
@@ -161,6 +164,39 @@ pub async fn gather(
         merchant_n: n("merchant_n")?,
         merchant_sum: col(&row, "merchant_sum")?,
     })
+}
+
+/// [`gather`] on the SQLite writer's connection.
+pub fn gather_sqlite(
+    conn: &rusqlite::Connection,
+    merchant_id: &str,
+    terminal_id: &str,
+    pan_token: &str,
+    amount_minor: i64,
+    now: i64,
+) -> ApiResult<Facts> {
+    use crate::sqlite_writer::{db, positional};
+    let since = now.saturating_sub(WINDOW_MS);
+    let split_since = now.saturating_sub(SPLIT_WINDOW_MS);
+    let n = |v: i64| usize::try_from(v).unwrap_or(0);
+    conn.prepare_cached(&positional(GATHER))
+        .and_then(|mut s| {
+            s.query_row(
+                rusqlite::params![pan_token, since, split_since, terminal_id, merchant_id],
+                |r| {
+                    Ok(Facts {
+                        amount_minor,
+                        card_n: n(r.get("card_n")?),
+                        card_declined: n(r.get("card_declined")?),
+                        card_split: n(r.get("card_split")?),
+                        terminal_declined_cards: r.get("terminal_declined")?,
+                        merchant_n: n(r.get("merchant_n")?),
+                        merchant_sum: r.get("merchant_sum")?,
+                    })
+                },
+            )
+        })
+        .map_err(db)
 }
 
 #[cfg(test)]

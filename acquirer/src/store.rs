@@ -24,6 +24,9 @@ pub struct Store {
     /// read while the writer writes; on PostgreSQL the same pool.
     pub read: AnyPool,
     pub backend: Backend,
+    /// On SQLite (a file, not `:memory:`), the thread that commits payments
+    /// in groups; see [`crate::sqlite_writer`].
+    pub sqlite_writer: Option<crate::sqlite_writer::SqliteWriter>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,14 +56,22 @@ pub enum StoreError {
     Url,
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("database (payment writer): {0}")]
+    Writer(#[from] rusqlite::Error),
 }
 
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates.
     pub async fn open(url: &str, sync: SqliteSync) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
+        let mut writer_path = None;
         let (backend, url, max) = if let Some(path) = url.strip_prefix("sqlite:") {
             let path = path.trim_start_matches("//");
+            // An in-memory database is private to each connection: the
+            // writer could not see the pool's, so payments stay on sqlx.
+            if !path.contains(":memory:") && !path.contains("mode=memory") {
+                writer_path = Some(path.to_string());
+            }
             let url = if path.contains('?') {
                 format!("sqlite://{path}")
             } else {
@@ -98,12 +109,16 @@ impl Store {
             Backend::Sqlite => options().max_connections(4).connect(&url).await?,
             Backend::Postgres => pool.clone(),
         };
-        let store = Store {
+        let mut store = Store {
             pool,
             read,
             backend,
+            sqlite_writer: None,
         };
         store.migrate().await?;
+        if let Some(path) = writer_path {
+            store.sqlite_writer = Some(crate::sqlite_writer::SqliteWriter::start(&path, sync)?);
+        }
         Ok(store)
     }
 
