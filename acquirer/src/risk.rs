@@ -153,17 +153,57 @@ pub async fn gather(
         .bind(merchant_id)
         .fetch_one(&mut **tx)
         .await?;
-    let n =
-        |c: &str| -> ApiResult<usize> { Ok(usize::try_from(col::<i64>(&row, c)?).unwrap_or(0)) };
+    facts(&row, amount_minor)
+}
+
+fn facts(row: &AnyRow, amount_minor: i64) -> ApiResult<Facts> {
+    let n = |c: &str| -> ApiResult<usize> { Ok(usize::try_from(col::<i64>(row, c)?).unwrap_or(0)) };
     Ok(Facts {
         amount_minor,
         card_n: n("card_n")?,
         card_declined: n("card_declined")?,
         card_split: n("card_split")?,
-        terminal_declined_cards: col(&row, "terminal_declined")?,
+        terminal_declined_cards: col(row, "terminal_declined")?,
         merchant_n: n("merchant_n")?,
-        merchant_sum: col(&row, "merchant_sum")?,
+        merchant_sum: col(row, "merchant_sum")?,
     })
+}
+
+/// [`gather`] with the request's nonce spent in the same statement, on
+/// PostgreSQL (a data-modifying `WITH`; SQLite has none): one round trip
+/// fewer per authorization. `false` if the nonce was already spent, in
+/// which case the facts are not to be used.
+#[allow(clippy::too_many_arguments)]
+pub async fn spend_nonce_and_gather(
+    tx: &mut Transaction<'_, Any>,
+    nonce: (&str, &str),
+    merchant_id: &str,
+    terminal_id: &str,
+    pan_token: &str,
+    amount_minor: i64,
+    now: i64,
+) -> ApiResult<(bool, Facts)> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH spent AS (INSERT INTO request_nonces (terminal_id, nonce, at_ms) VALUES ($6, $7, $8) \
+             ON CONFLICT DO NOTHING RETURNING 1) {GATHER}, (SELECT COUNT(*) FROM spent) AS nonce_fresh"
+        )
+    });
+    let row: AnyRow = sqlx::query(SQL.as_str())
+        .bind(pan_token)
+        .bind(now.saturating_sub(WINDOW_MS))
+        .bind(now.saturating_sub(SPLIT_WINDOW_MS))
+        .bind(terminal_id)
+        .bind(merchant_id)
+        .bind(nonce.0)
+        .bind(nonce.1)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok((
+        col::<i64>(&row, "nonce_fresh")? == 1,
+        facts(&row, amount_minor)?,
+    ))
 }
 
 /// [`gather`] on the SQLite writer's connection.

@@ -24,8 +24,8 @@ pub struct Store {
     /// read while the writer writes; on PostgreSQL the same pool.
     pub read: AnyPool,
     pub backend: Backend,
-    /// On SQLite (a file, not `:memory:`), the thread that commits payments
-    /// in groups; see [`crate::sqlite_writer`].
+    /// On SQLite, the thread that commits payments in groups (see
+    /// [`crate::sqlite_writer`]); payments on PostgreSQL go through `pool`.
     pub sqlite_writer: Option<crate::sqlite_writer::SqliteWriter>,
 }
 
@@ -56,6 +56,8 @@ pub enum StoreError {
     Url,
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("in-memory SQLite is not supported: give a file (sqlite:PATH)")]
+    Memory,
     #[error("database (payment writer): {0}")]
     Writer(#[from] rusqlite::Error),
 }
@@ -67,11 +69,12 @@ impl Store {
         let mut writer_path = None;
         let (backend, url, max) = if let Some(path) = url.strip_prefix("sqlite:") {
             let path = path.trim_start_matches("//");
-            // An in-memory database is private to each connection: the
-            // writer could not see the pool's, so payments stay on sqlx.
-            if !path.contains(":memory:") && !path.contains("mode=memory") {
-                writer_path = Some(path.to_string());
+            // An in-memory database is private to each connection, and
+            // payments on SQLite go through a connection of their own.
+            if path.contains(":memory:") || path.contains("mode=memory") {
+                return Err(StoreError::Memory);
             }
+            writer_path = Some(path.to_string());
             let url = if path.contains('?') {
                 format!("sqlite://{path}")
             } else {

@@ -417,6 +417,16 @@ const PAYMENT_INSERT: &str = "INSERT INTO payments (id, terminal_id, merchant_id
      pan_token, masked_pan, response_code, reason, response_json, created_ms, business_date, settlement_id) \
      VALUES ($1, $2, $3, $4, 'purchase', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, NULL)";
 
+/// [`PAYMENT_INSERT`] with the card account's debit ($19; none if 0) in the
+/// same statement, on PostgreSQL. A repeated payment fails the whole
+/// statement, debit included.
+static PAYMENT_INSERT_DEBITING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH debit AS (UPDATE card_accounts SET balance_minor = balance_minor - $19 \
+         WHERE pan_token = $12 AND $19 <> 0 RETURNING 1) {PAYMENT_INSERT}"
+    )
+});
+
 /// The decline for a risk score at or over the merchant's threshold, if so.
 fn risk_decline(risk: &crate::risk::Assessment, threshold: i64) -> Option<Decision> {
     (risk.score >= u32::try_from(threshold).unwrap_or(u32::MAX)).then(|| Decision {
@@ -484,27 +494,49 @@ async fn process_purchase(
         tracing::info!(terminal_id = %t.id, tsc = req.tsc, channel, status = %resp.status, code = %resp.response_code, masked_pan = %resp.masked_pan, "payment");
         return Ok(resp);
     }
+    // From here on PostgreSQL (SQLite took the writer above): the nonce,
+    // the risk facts, the account and the payment in three statements.
     let mut tx = st.store.begin().await?;
-    if let Some(n) = nonce {
-        if !n.spend_in(st, &mut tx).await? {
-            drop(tx);
-            return Err(n.replayed(st).await);
-        }
-    }
     let amount = i64::try_from(req.amount_minor).map_err(ApiError::internal)?;
-    let risk = if channel == "online" {
-        crate::risk::assess(
-            &crate::risk::gather(&mut tx, &m.id, &t.id, &pan_ref.token, amount, now).await?,
-        )
-    } else {
-        crate::risk::Assessment::default()
+    let online = channel == "online";
+    let (fresh, facts) = match nonce {
+        Some(n) if online => {
+            let (fresh, f) = crate::risk::spend_nonce_and_gather(
+                &mut tx,
+                n.parts(),
+                &m.id,
+                &t.id,
+                &pan_ref.token,
+                amount,
+                now,
+            )
+            .await?;
+            (fresh, Some(f))
+        }
+        _ => {
+            let fresh = match nonce {
+                Some(n) => n.spend_in(st, &mut tx).await?,
+                None => true,
+            };
+            let f = if online && fresh {
+                Some(crate::risk::gather(&mut tx, &m.id, &t.id, &pan_ref.token, amount, now).await?)
+            } else {
+                None
+            };
+            (fresh, f)
+        }
     };
-    let decision: Decision = match risk_decline(&risk, m.risk_threshold) {
-        Some(d) => d,
+    if let (false, Some(n)) = (fresh, nonce) {
+        drop(tx);
+        return Err(n.replayed(st).await);
+    }
+    let risk = facts.map(|f| crate::risk::assess(&f)).unwrap_or_default();
+    let (decision, debit) = match risk_decline(&risk, m.risk_threshold) {
+        Some(d) => (d, 0),
         None => issuer::decide(st, &mut tx, &icc, &pan_ref, channel, now).await?,
     };
     let resp = payment_response(&payment_id, req.tsc, &decision, &pan_ref, &risk);
-    let ins = sqlx::query(PAYMENT_INSERT)
+    let ins = sqlx::query(PAYMENT_INSERT_DEBITING.as_str())
         .bind(&payment_id)
         .bind(&t.id)
         .bind(&m.id)
@@ -523,6 +555,7 @@ async fn process_purchase(
         .bind(serde_json::to_string(&resp).map_err(ApiError::internal)?)
         .bind(now)
         .bind(date_of_ms(now))
+        .bind(debit)
         .execute(&mut *tx)
         .await;
     match ins {

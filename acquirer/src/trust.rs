@@ -286,6 +286,12 @@ impl Nonce {
         }
     }
 
+    /// (terminal ID, nonce), for a caller that spends it in a statement of
+    /// its own making.
+    pub fn parts(&self) -> (&str, &str) {
+        (&self.terminal_id, &self.nonce)
+    }
+
     /// [`Nonce::spend_in`] on the SQLite writer's connection, inside its
     /// transaction.
     pub fn spend_sqlite(&self, conn: &rusqlite::Connection, at_ms: i64) -> ApiResult<bool> {
