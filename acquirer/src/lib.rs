@@ -54,6 +54,9 @@ pub struct Serve {
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     /// How SQLite commits reach the disk (ignored on PostgreSQL).
     pub sqlite_sync: store::SqliteSync,
+    /// PostgreSQL connections in the pool; `None` for the default
+    /// ([`store::PG_CONNECTIONS`]). Ignored on SQLite.
+    pub pg_connections: Option<u32>,
 }
 
 /// The attestation policy we start from: tight clocks and short tokens;
@@ -90,6 +93,10 @@ pub async fn build_state_with(
     sqlite_sync: store::SqliteSync,
 ) -> Result<Shared, StartError> {
     let store = Store::open(&config.database, sqlite_sync).await?;
+    state_over(config, store).await
+}
+
+async fn state_over(config: &Config, store: Store) -> Result<Shared, StartError> {
     let keys = keys::AcquirerKeys::load_or_create(&store).await?;
     let verifier = attestation::Verifier::new(config.attestation.clone(), &keys.token_secret);
     Ok(Arc::new(AppState {
@@ -119,7 +126,13 @@ pub async fn spawn(config: &Config) -> Result<Running, StartError> {
 
 /// Binds and serves in the background as `serve` says.
 pub async fn spawn_with(config: &Config, serve: Serve) -> Result<Running, StartError> {
-    let state = build_state_with(config, serve.sqlite_sync).await?;
+    let store = Store::open_with(
+        &config.database,
+        serve.sqlite_sync,
+        serve.pg_connections.unwrap_or(store::PG_CONNECTIONS),
+    )
+    .await?;
+    let state = state_over(config, store).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let app = router(state.clone());

@@ -62,9 +62,23 @@ pub enum StoreError {
     Writer(#[from] rusqlite::Error),
 }
 
+/// PostgreSQL connections by default. More than the machine's cores keeps
+/// them busy while others wait on the network or a commit, but each one is
+/// a server process: too many and they only take turns on the CPU.
+pub const PG_CONNECTIONS: u32 = 16;
+
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates.
     pub async fn open(url: &str, sync: SqliteSync) -> Result<Store, StoreError> {
+        Store::open_with(url, sync, PG_CONNECTIONS).await
+    }
+
+    /// [`Store::open`] with `pg_connections` in the PostgreSQL pool.
+    pub async fn open_with(
+        url: &str,
+        sync: SqliteSync,
+        pg_connections: u32,
+    ) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let mut writer_path = None;
         let (backend, url, max) = if let Some(path) = url.strip_prefix("sqlite:") {
@@ -82,7 +96,7 @@ impl Store {
             };
             (Backend::Sqlite, url, 1)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url.to_string(), 16)
+            (Backend::Postgres, url.to_string(), pg_connections.max(1))
         } else {
             return Err(StoreError::Url);
         };

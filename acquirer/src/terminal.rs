@@ -485,7 +485,7 @@ async fn process_purchase(
             payment_id,
         };
         let resp = match writer.run(move |conn| job.run(conn)).await? {
-            SqliteOutcome::Paid(resp) => resp,
+            SqliteOutcome::Paid(resp) => *resp,
             SqliteOutcome::Replayed => match nonce {
                 Some(n) => return Err(n.replayed(st).await),
                 None => return Err(ApiError::internal("replay without a nonce")),
@@ -597,7 +597,7 @@ struct SqlitePurchase {
 
 enum SqliteOutcome {
     /// Stored now, or the stored answer to an earlier identical payment.
-    Paid(PaymentResponse),
+    Paid(Box<PaymentResponse>),
     /// The request's nonce was already spent: nothing was written.
     Replayed,
 }
@@ -673,7 +673,7 @@ impl SqlitePurchase {
         match ins {
             Ok(_) => {
                 conn.execute_batch("RELEASE purchase").map_err(db)?;
-                Ok(SqliteOutcome::Paid(resp))
+                Ok(SqliteOutcome::Paid(Box::new(resp)))
             }
             Err(e) if is_unique_violation(&e) => {
                 // A repeat: undo ours, spend the nonce, answer with theirs.
@@ -696,7 +696,7 @@ impl SqlitePurchase {
                     })
                     .map_err(db)?;
                 serde_json::from_str(&stored)
-                    .map(SqliteOutcome::Paid)
+                    .map(|r| SqliteOutcome::Paid(Box::new(r)))
                     .map_err(ApiError::internal)
             }
             Err(e) => Err(db(e)),
