@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_risk.sql")),
     (3, include_str!("../migrations/0003_refund_link.sql")),
+    (4, include_str!("../migrations/0004_risk_indexes.sql")),
 ];
 
 #[derive(Clone)]
