@@ -2,7 +2,7 @@
 -- purchases, and its card-testing rule the declines at a terminal. With only
 -- (merchant_id, created_ms) PostgreSQL planned a scan of *all* the
 -- merchant's payments for every authorization (5.8 ms at 5,000 payments,
--- growing with the table); these partial, covering indexes answer each in a
+-- growing with the table). These partial, covering indexes answer each in a
 -- few dozen index entries (0.3 ms) on both databases.
 CREATE INDEX payments_approved_by_merchant ON payments (merchant_id, created_ms, amount_minor)
     WHERE kind = 'purchase' AND status = 'approved';

@@ -160,6 +160,12 @@ impl Store {
             .await?;
         for (version, sql) in MIGRATIONS {
             let mut tx = self.begin().await?;
+            if self.backend == Backend::Postgres {
+                // Several processes (or tests) starting on one database at
+                // once: one migrates, the others wait and then skip. (On
+                // SQLite, BEGIN IMMEDIATE already serialises them.)
+                tx.execute("SELECT pg_advisory_xact_lock(7243001)").await?;
+            }
             let done: Option<AnyRow> =
                 sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
                     .bind(*version)
