@@ -118,20 +118,27 @@ pub fn assess(f: &Facts) -> Assessment {
 
 /// The facts in one statement (see [`gather`]); shared with the SQLite
 /// writer thread ([`gather_sqlite`]).
-const GATHER: &str =
-        "SELECT \
-         (SELECT COUNT(*) FROM payments WHERE pan_token = $1 AND kind = 'purchase' AND created_ms > $2) AS card_n, \
-         (SELECT COUNT(*) FROM payments WHERE pan_token = $1 AND kind = 'purchase' AND created_ms > $2 \
-            AND status = 'declined') AS card_declined, \
-         (SELECT COUNT(*) FROM payments WHERE pan_token = $1 AND kind = 'purchase' AND created_ms > $3 \
-            AND status = 'approved' AND terminal_id = $4) AS card_split, \
-         (SELECT COUNT(DISTINCT pan_token) FROM payments WHERE terminal_id = $4 AND created_ms > $2 \
-            AND status = 'declined') AS terminal_declined, \
-         (SELECT COUNT(*) FROM (SELECT amount_minor FROM payments WHERE merchant_id = $5 AND kind = 'purchase' \
-            AND status = 'approved' ORDER BY created_ms DESC LIMIT 50) r) AS merchant_n, \
-         (SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM (SELECT amount_minor FROM payments \
-            WHERE merchant_id = $5 AND kind = 'purchase' AND status = 'approved' \
-            ORDER BY created_ms DESC LIMIT 50) r) AS merchant_sum";
+///
+/// The card's counts come from one pass over the card's recent payments,
+/// with no literal `kind`/`status` in its WHERE: such a WHERE would match
+/// the predicates of the partial indexes of migration 4, and PostgreSQL,
+/// planning on a young table's statistics, then chose those indexes for a
+/// whole-index scan instead of `payments_by_card` (28 ms at 10,000 rows).
+const GATHER: &str = "SELECT c.card_n, c.card_declined, c.card_split, \
+     (SELECT COUNT(DISTINCT pan_token) FROM payments WHERE terminal_id = $4 AND created_ms > $2 \
+        AND status = 'declined') AS terminal_declined, \
+     (SELECT COUNT(*) FROM (SELECT amount_minor FROM payments WHERE merchant_id = $5 AND kind = 'purchase' \
+        AND status = 'approved' ORDER BY created_ms DESC LIMIT 50) r) AS merchant_n, \
+     (SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM (SELECT amount_minor FROM payments \
+        WHERE merchant_id = $5 AND kind = 'purchase' AND status = 'approved' \
+        ORDER BY created_ms DESC LIMIT 50) r) AS merchant_sum \
+     FROM (SELECT \
+        CAST(COALESCE(SUM(CASE WHEN kind = 'purchase' THEN 1 ELSE 0 END), 0) AS BIGINT) AS card_n, \
+        CAST(COALESCE(SUM(CASE WHEN kind = 'purchase' AND status = 'declined' THEN 1 ELSE 0 END), 0) AS BIGINT) \
+           AS card_declined, \
+        CAST(COALESCE(SUM(CASE WHEN kind = 'purchase' AND status = 'approved' AND created_ms > $3 \
+           AND terminal_id = $4 THEN 1 ELSE 0 END), 0) AS BIGINT) AS card_split \
+        FROM payments WHERE pan_token = $1 AND created_ms > $2) c";
 
 /// Reads the facts in one statement (one round trip per payment matters:
 /// the store is the bottleneck of an authorization).
@@ -186,7 +193,8 @@ pub async fn spend_nonce_and_gather(
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
             "WITH spent AS (INSERT INTO request_nonces (terminal_id, nonce, at_ms) VALUES ($6, $7, $8) \
-             ON CONFLICT DO NOTHING RETURNING 1) {GATHER}, (SELECT COUNT(*) FROM spent) AS nonce_fresh"
+             ON CONFLICT DO NOTHING RETURNING 1) \
+             SELECT g.*, (SELECT COUNT(*) FROM spent) AS nonce_fresh FROM ({GATHER}) g"
         )
     });
     let row: AnyRow = sqlx::query(SQL.as_str())
