@@ -612,7 +612,6 @@ pub fn decide_sqlite(
             )
         })
         .map_err(db)?;
-    let auth_code = Some(hex::encode_upper(crate::util::random_bytes::<3>()));
     if offline {
         conn.prepare_cached(&positional(DEBIT_ANYWAY))
             .and_then(|mut s| s.execute(rusqlite::params![amount, card.token]))
@@ -626,9 +625,80 @@ pub fn decide_sqlite(
             issuer_authentication_data: None,
         });
     }
+    let velocity_n = if range.velocity_limit > 0 {
+        Some(
+            conn.prepare_cached(&positional(VELOCITY))
+                .and_then(|mut s| {
+                    s.query_row(
+                        rusqlite::params![card.token, now.saturating_sub(VELOCITY_WINDOW_MS)],
+                        |r| r.get("n"),
+                    )
+                })
+                .map_err(db)?,
+        )
+    } else {
+        None
+    };
+    let (decision, debit) =
+        online_account_decision(checked, icc, balance, blocked != 0, velocity_n);
+    if debit == 0 {
+        return Ok(decision);
+    }
+    let debited = conn
+        .prepare_cached(&positional(DEBIT))
+        .and_then(|mut s| s.execute(rusqlite::params![debit, card.token]))
+        .map_err(db)?;
+    if debited != 1 {
+        return Ok(online_account_decision(checked, icc, 0, false, None).0);
+    }
+    Ok(decision)
+}
+
+impl Checked {
+    /// Balance of an account opened on this range.
+    pub fn default_balance(&self) -> i64 {
+        self.range.default_balance
+    }
+
+    /// Approved payments allowed per card per window; 0 for no limit.
+    pub fn velocity_limit(&self) -> i64 {
+        self.range.velocity_limit
+    }
+}
+
+/// This card's approved payments in the velocity window.
+pub async fn velocity_count(
+    tx: &mut Transaction<'_, Any>,
+    pan_token: &str,
+    now: i64,
+) -> ApiResult<i64> {
+    let row: AnyRow = sqlx::query(VELOCITY)
+        .bind(pan_token)
+        .bind(now.saturating_sub(VELOCITY_WINDOW_MS))
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(col(&row, "n")?)
+}
+
+/// The issuer's account rules for an online purchase, in [`decide`]'s
+/// order (blocked card, velocity, balance), over an account the caller has
+/// read and locked: the decision with its ARPC, and the amount to debit (0
+/// unless approved). `velocity_n` is `None` when the range has no limit.
+pub fn online_account_decision(
+    checked: &Checked,
+    icc: &Icc,
+    balance: i64,
+    blocked: bool,
+    velocity_n: Option<i64>,
+) -> (Decision, i64) {
+    let range = &checked.range;
+    let amount: i64 =
+        kernel::bcd::decode_digits(icc.tags.get(&0x9F02).map(Vec::as_slice).unwrap_or_default())
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0);
     let decline = |code: &'static str, reason: String| Decision {
         approved: false,
-        offline,
+        offline: false,
         response_code: code,
         reason,
         auth_code: None,
@@ -638,48 +708,36 @@ pub fn decide_sqlite(
         d.issuer_authentication_data = arpc(range, checked.cvn, icc, d.approved, d.response_code);
         d
     };
-    if blocked != 0 {
-        return Ok(with_arpc(decline(
-            "62",
-            "card is blocked by the issuer".into(),
-        )));
+    if blocked {
+        return (
+            with_arpc(decline("62", "card is blocked by the issuer".into())),
+            0,
+        );
     }
-    if range.velocity_limit > 0 {
-        let n: i64 = conn
-            .prepare_cached(&positional(VELOCITY))
-            .and_then(|mut s| {
-                s.query_row(
-                    rusqlite::params![card.token, now.saturating_sub(VELOCITY_WINDOW_MS)],
-                    |r| r.get("n"),
-                )
-            })
-            .map_err(db)?;
+    if let Some(n) = velocity_n {
         if n >= range.velocity_limit {
-            return Ok(with_arpc(decline(
-                "65",
-                format!(
-                    "more than {} approved payments on this card in 10 minutes",
-                    range.velocity_limit
-                ),
-            )));
+            return (
+                with_arpc(decline(
+                    "65",
+                    format!(
+                        "more than {} approved payments on this card in 10 minutes",
+                        range.velocity_limit
+                    ),
+                )),
+                0,
+            );
         }
     }
     if balance < amount {
-        return Ok(with_arpc(decline("51", "insufficient funds".into())));
+        return (with_arpc(decline("51", "insufficient funds".into())), 0);
     }
-    let debited = conn
-        .prepare_cached(&positional(DEBIT))
-        .and_then(|mut s| s.execute(rusqlite::params![amount, card.token]))
-        .map_err(db)?;
-    if debited != 1 {
-        return Ok(with_arpc(decline("51", "insufficient funds".into())));
-    }
-    Ok(with_arpc(Decision {
+    let approved = with_arpc(Decision {
         approved: true,
-        offline,
+        offline: false,
         response_code: "00",
         reason: "approved".into(),
-        auth_code,
+        auth_code: Some(hex::encode_upper(crate::util::random_bytes::<3>())),
         issuer_authentication_data: None,
-    }))
+    });
+    (approved, amount)
 }

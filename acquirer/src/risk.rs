@@ -214,6 +214,53 @@ pub async fn spend_nonce_and_gather(
     ))
 }
 
+/// [`spend_nonce_and_gather`] that also opens or reads the card's account
+/// (created on first sight with `default_balance`) and locks its row until
+/// the transaction ends, on PostgreSQL: the hot path of an authorization in
+/// one statement. Returns (nonce fresh, facts, balance, blocked).
+#[allow(clippy::too_many_arguments)]
+pub async fn spend_gather_and_open_account(
+    tx: &mut Transaction<'_, Any>,
+    nonce: (&str, &str),
+    merchant_id: &str,
+    terminal_id: &str,
+    card: &crate::keys::PanRef,
+    default_balance: i64,
+    amount_minor: i64,
+    now: i64,
+) -> ApiResult<(bool, Facts, i64, bool)> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH spent AS (INSERT INTO request_nonces (terminal_id, nonce, at_ms) VALUES ($6, $7, $8) \
+             ON CONFLICT DO NOTHING RETURNING 1), \
+             acct AS (INSERT INTO card_accounts (pan_token, masked_pan, balance_minor, blocked) \
+             VALUES ($1, $9, $10, 0) ON CONFLICT (pan_token) DO UPDATE SET masked_pan = excluded.masked_pan \
+             RETURNING balance_minor, blocked) \
+             SELECT g.*, (SELECT COUNT(*) FROM spent) AS nonce_fresh, a.balance_minor, a.blocked \
+             FROM ({GATHER}) g, acct a"
+        )
+    });
+    let row: AnyRow = sqlx::query(SQL.as_str())
+        .bind(&card.token)
+        .bind(now.saturating_sub(WINDOW_MS))
+        .bind(now.saturating_sub(SPLIT_WINDOW_MS))
+        .bind(terminal_id)
+        .bind(merchant_id)
+        .bind(nonce.0)
+        .bind(nonce.1)
+        .bind(now)
+        .bind(card.masked.as_str())
+        .bind(default_balance)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok((
+        col::<i64>(&row, "nonce_fresh")? == 1,
+        facts(&row, amount_minor)?,
+        col(&row, "balance_minor")?,
+        col::<i64>(&row, "blocked")? != 0,
+    ))
+}
+
 /// [`gather`] on the SQLite writer's connection.
 pub fn gather_sqlite(
     conn: &rusqlite::Connection,

@@ -494,46 +494,92 @@ async fn process_purchase(
         tracing::info!(terminal_id = %t.id, tsc = req.tsc, channel, status = %resp.status, code = %resp.response_code, masked_pan = %resp.masked_pan, "payment");
         return Ok(resp);
     }
-    // From here on PostgreSQL (SQLite took the writer above): the nonce,
-    // the risk facts, the account and the payment in three statements.
+    // From here on PostgreSQL (SQLite took the writer above). An online
+    // authorization is four round trips: BEGIN; the nonce, the risk facts
+    // and the card account in one statement; the debit and the payment in
+    // another; COMMIT.
+    let online = channel == "online";
+    let checked = match nonce {
+        Some(_) if online => Some(issuer::precheck(st, &icc, channel).await?),
+        _ => None,
+    };
     let mut tx = st.store.begin().await?;
     let amount = i64::try_from(req.amount_minor).map_err(ApiError::internal)?;
-    let online = channel == "online";
-    let (fresh, facts) = match nonce {
-        Some(n) if online => {
-            let (fresh, f) = crate::risk::spend_nonce_and_gather(
+    let (risk, decision, debit) = match (nonce, &checked) {
+        (Some(n), Some(Ok(c))) => {
+            let (fresh, facts, balance, blocked) = crate::risk::spend_gather_and_open_account(
                 &mut tx,
                 n.parts(),
                 &m.id,
                 &t.id,
-                &pan_ref.token,
+                &pan_ref,
+                c.default_balance(),
                 amount,
                 now,
             )
             .await?;
-            (fresh, Some(f))
+            if !fresh {
+                drop(tx);
+                return Err(n.replayed(st).await);
+            }
+            let risk = crate::risk::assess(&facts);
+            let (decision, debit) = match risk_decline(&risk, m.risk_threshold) {
+                Some(d) => (d, 0),
+                None => {
+                    let velocity_n = if c.velocity_limit() > 0 {
+                        Some(issuer::velocity_count(&mut tx, &pan_ref.token, now).await?)
+                    } else {
+                        None
+                    };
+                    issuer::online_account_decision(c, &icc, balance, blocked, velocity_n)
+                }
+            };
+            (risk, decision, debit)
         }
         _ => {
-            let fresh = match nonce {
-                Some(n) => n.spend_in(st, &mut tx).await?,
-                None => true,
+            let (fresh, facts) = match nonce {
+                Some(n) if online => {
+                    let (fresh, f) = crate::risk::spend_nonce_and_gather(
+                        &mut tx,
+                        n.parts(),
+                        &m.id,
+                        &t.id,
+                        &pan_ref.token,
+                        amount,
+                        now,
+                    )
+                    .await?;
+                    (fresh, Some(f))
+                }
+                _ => {
+                    let fresh = match nonce {
+                        Some(n) => n.spend_in(st, &mut tx).await?,
+                        None => true,
+                    };
+                    let f = if online && fresh {
+                        Some(
+                            crate::risk::gather(&mut tx, &m.id, &t.id, &pan_ref.token, amount, now)
+                                .await?,
+                        )
+                    } else {
+                        None
+                    };
+                    (fresh, f)
+                }
             };
-            let f = if online && fresh {
-                Some(crate::risk::gather(&mut tx, &m.id, &t.id, &pan_ref.token, amount, now).await?)
-            } else {
-                None
+            if let (false, Some(n)) = (fresh, nonce) {
+                drop(tx);
+                return Err(n.replayed(st).await);
+            }
+            let risk = facts.map(|f| crate::risk::assess(&f)).unwrap_or_default();
+            let (decision, debit) = match (risk_decline(&risk, m.risk_threshold), &checked) {
+                (Some(d), _) => (d, 0),
+                // The card's own checks already failed: decide's answer.
+                (None, Some(Err(d))) => (d.clone(), 0),
+                (None, _) => issuer::decide(st, &mut tx, &icc, &pan_ref, channel, now).await?,
             };
-            (fresh, f)
+            (risk, decision, debit)
         }
-    };
-    if let (false, Some(n)) = (fresh, nonce) {
-        drop(tx);
-        return Err(n.replayed(st).await);
-    }
-    let risk = facts.map(|f| crate::risk::assess(&f)).unwrap_or_default();
-    let (decision, debit) = match risk_decline(&risk, m.risk_threshold) {
-        Some(d) => (d, 0),
-        None => issuer::decide(st, &mut tx, &icc, &pan_ref, channel, now).await?,
     };
     let resp = payment_response(&payment_id, req.tsc, &decision, &pan_ref, &risk);
     let ins = sqlx::query(PAYMENT_INSERT_DEBITING.as_str())
