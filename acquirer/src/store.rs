@@ -122,7 +122,16 @@ impl Store {
                 })
             })
         };
-        let pool = options().max_connections(max).connect(&url).await?;
+        // PostgreSQL: every connection open from the start. A connection
+        // opened on demand costs its request a TCP and SCRAM handshake (a
+        // few ms of key stretching), which showed as the p99 of the first
+        // seconds of load.
+        let min = if backend == Backend::Postgres { max } else { 0 };
+        let pool = options()
+            .max_connections(max)
+            .min_connections(min)
+            .connect(&url)
+            .await?;
         let read = match backend {
             Backend::Sqlite => options().max_connections(4).connect(&url).await?,
             Backend::Postgres => pool.clone(),
