@@ -164,7 +164,20 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
             broken = Some(db(e));
             continue;
         }
-        let (ok, finish) = job(conn);
+        // A job that panicked is rolled back like a failed one and its
+        // caller gets a 500 (its reply is dropped); the thread, which every
+        // later payment needs, carries on.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn)));
+        let (ok, finish) = match run {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::error!("a payment job panicked; rolled back");
+                (
+                    false,
+                    Box::new(|_| {}) as Box<dyn FnOnce(ApiResult<()>) + Send>,
+                )
+            }
+        };
         let end = if ok {
             conn.execute_batch("RELEASE job")
         } else {
@@ -187,5 +200,74 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
     };
     for finish in finishers {
         finish(outcome.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_db() -> String {
+        let f = std::env::temp_dir().join(format!(
+            "acquirer-writer-{}.db",
+            hex::encode(crate::util::random_bytes::<8>())
+        ));
+        let path = f.display().to_string();
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+            .unwrap();
+        path
+    }
+
+    fn count(path: &str) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failed_and_panicking_jobs_roll_back_alone_and_answers_follow_commits() {
+        let path = temp_db();
+        let w = SqliteWriter::start(&path, SqliteSync::Full).unwrap();
+        let mut tasks = Vec::new();
+        for x in 0..200i64 {
+            let w = w.clone();
+            let p = path.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = w
+                    .run(move |c| {
+                        c.execute("INSERT INTO t (x) VALUES (?1)", [x])
+                            .map_err(db)?;
+                        match x % 10 {
+                            // Writes, then fails: its row must not stay.
+                            3 => Err(ApiError::conflict("test", "refused")),
+                            7 => panic!("job {x} panics"),
+                            _ => Ok(x),
+                        }
+                    })
+                    .await;
+                // Answered: the row is visible to a connection of its own.
+                let seen: Option<i64> = Connection::open(&p)
+                    .unwrap()
+                    .query_row("SELECT x FROM t WHERE x = ?1", [x], |r| r.get(0))
+                    .ok();
+                (x, r.map_err(|e| e.status.as_u16()), seen)
+            }));
+        }
+        for t in tasks {
+            let (x, r, seen) = t.await.unwrap();
+            match x % 10 {
+                3 => assert_eq!((r, seen), (Err(409), None)),
+                7 => assert_eq!((r, seen), (Err(500), None)),
+                _ => assert_eq!((r, seen), (Ok(x), Some(x))),
+            }
+        }
+        assert_eq!(count(&path), 160);
+        // The thread survived the panics.
+        assert_eq!(w.run(|_| Ok(1)).await.ok(), Some(1));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
     }
 }
