@@ -3,12 +3,14 @@
 //! requests, runs an issuer simulator over the virtual cards' test keys,
 //! records authorizations, reversals, refunds, voids and offline advices,
 //! and settles and reports per merchant. Storage is SQLite (default, one
-//! file) or PostgreSQL, with one schema.
+//! file; payments committed in groups by one writer thread) or PostgreSQL,
+//! with one schema.
 //!
 //! It must never store, log or answer a clear PAN (only an HMAC token and
 //! masked digits), never accept a terminal request that is unsigned,
 //! unattested, replayed or under another MCC than the terminal's signed
-//! configuration, and never answer a client fault with a 500.
+//! configuration, never answer a client fault with a 500, and never answer
+//! a payment before the commit that records it.
 #![forbid(unsafe_code)]
 
 pub mod api;
