@@ -6,9 +6,13 @@
 #   bash acquirer/bench/run.sh [BIN_DIR] [RUNS]
 #
 # BIN_DIR holds softpos-acquirer and loadgen (default target/release).
-# ACQ_BENCH_SERVE_ARGS adds server options (e.g. --sqlite-synchronous normal).
-# Each line ends with the server's CPU time per authorization (user+system
-# over the whole run, set-up included).
+# ACQ_BENCH_SERVE_ARGS adds server options (e.g. --sqlite-synchronous normal,
+# --db-connections 8). ACQ_BENCH_REQUESTS sets authorizations per line
+# (default 10000), ACQ_BENCH_RATE the open-loop rate (default 1000/s).
+# Each result is followed by the CPU time per authorization (user+system,
+# over the timed run only) of the acquirer, of all postgres processes and of
+# the load generator: less noisy than rates on a shared machine.
+# pgbench runs before and after the acquirer runs, in the same sitting.
 # Each acquirer run gets a fresh database, so earlier runs' cards do not
 # trip the risk rules of later ones.
 set -euo pipefail
@@ -19,6 +23,8 @@ PORT="${ACQ_BENCH_PORT:-8499}"
 TOKEN=bench-admin
 LOADGEN_BINARY=10ad6e0000000000000000000000000000000000000000000000000000000000
 PG_PORT="${SOFTPOS_PG_PORT:-5432}"
+REQUESTS="${ACQ_BENCH_REQUESTS:-10000}"
+RATE="${ACQ_BENCH_RATE:-1000}"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
@@ -37,43 +43,50 @@ serve() { # $1: database URL
 }
 
 stop() {
-    local ticks hz
-    ticks=$(awk '{print $14 + $15}' "/proc/$SERVER/stat")
-    hz=$(getconf CLK_TCK)
-    awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "    server CPU %.2f ms per authorization (incl. set-up)\n", t * 1000 / hz / 10000 }'
     kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
 }
 
 load() { # $1: label, rest: loadgen args
     local label=$1; shift
     printf '%-28s load %s | ' "$label" "$(cut -d' ' -f1-3 /proc/loadavg)"
-    RUST_LOG=warn "$BIN/loadgen" --url "http://127.0.0.1:$PORT" --admin-token "$TOKEN" "$@" 2>/dev/null
+    RUST_LOG=warn "$BIN/loadgen" --url "http://127.0.0.1:$PORT" --admin-token "$TOKEN" \
+        --server-pid "$SERVER" "$@" 2>/dev/null
 }
 
 fresh_pg() { # prints a URL to a new, empty database
     local name="acqbench_$1"
     pg "dropdb -p $PG_PORT --if-exists $name" >/dev/null
     pg "createdb -p $PG_PORT -O softpos $name"
-    echo "postgres://softpos:softpos-test@127.0.0.1:$PG_PORT/$name"
+    # No TLS on loopback, like pgbench on its Unix socket: the comparison
+    # is of the database work, not of encrypting it to ourselves.
+    echo "postgres://softpos:softpos-test@127.0.0.1:$PG_PORT/$name?sslmode=disable"
+}
+
+pgbench_runs() {
+    for _ in $(seq 1 "$RUNS"); do
+        printf 'pgbench -N -c 16 -j 2 -T 20  load %s | ' "$(cut -d' ' -f1-3 /proc/loadavg)"
+        pg "pgbench -p $PG_PORT -N -c 16 -j 2 -T 20 acqbench_pgbench" 2>/dev/null | grep -E '^tps' | head -1
+    done
 }
 
 echo "== pgbench (simple update, -N), scale 10"
 pg "dropdb -p $PG_PORT --if-exists acqbench_pgbench; createdb -p $PG_PORT acqbench_pgbench"
 pg "pgbench -p $PG_PORT -q -i -s 10 acqbench_pgbench" >/dev/null 2>&1
-for r in $(seq 1 "$RUNS"); do
-    printf 'pgbench -N -c 16 -j 2 -T 20  load %s | ' "$(cut -d' ' -f1-3 /proc/loadavg)"
-    pg "pgbench -p $PG_PORT -N -c 16 -j 2 -T 20 acqbench_pgbench" 2>/dev/null | grep -E '^tps' | head -1
-done
+pgbench_runs
 
+echo "== acquirer: $REQUESTS authorizations per line, fresh database each"
 for r in $(seq 1 "$RUNS"); do
     for db in sqlite postgres; do
         if [ $db = sqlite ]; then url="sqlite:$TMP/bench-$r.db"; else url="$(fresh_pg "$r")"; fi
         serve "$url"
-        load "$db max, 32 terminals" --terminals 32 --requests 10000
+        load "$db max, 32 terminals" --terminals 32 --requests "$REQUESTS"
         stop
-        if [ $db = sqlite ]; then url="sqlite:$TMP/bench-$r-paced.db"; else url="$(fresh_pg "${r}_paced")"; fi
+        if [ $db = sqlite ]; then url="sqlite:$TMP/bench-$r-open.db"; else url="$(fresh_pg "${r}_open")"; fi
         serve "$url"
-        load "$db paced 1000/s" --terminals 32 --requests 10000 --rate 1000
+        load "$db open loop $RATE/s" --terminals 32 --requests "$REQUESTS" --rate "$RATE"
         stop
     done
 done
+
+echo "== pgbench again"
+pgbench_runs

@@ -128,11 +128,17 @@ async fn not_found() -> ApiError {
 /// Parses a JSON body: syntax errors are 400, well-formed JSON of the wrong
 /// shape or type is 422, each with serde's reason.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => {
+    serde_json::from_slice(bytes).map_err(|e| {
+        // serde reports some shape errors as syntax (an array where an
+        // empty struct was expected gives "trailing characters"): what
+        // parses as JSON of any shape is well-formed, so a 422.
+        let well_formed = e.classify() == serde_json::error::Category::Data
+            || serde_json::from_slice::<serde_json::Value>(bytes).is_ok();
+        if well_formed {
             ApiError::unprocessable("invalid_field", format!("request body: {e}"))
+        } else {
+            ApiError::bad_request("malformed_json", format!("request body is not JSON: {e}"))
         }
-        _ => ApiError::bad_request("malformed_json", format!("request body is not JSON: {e}")),
     })
 }
 

@@ -256,11 +256,14 @@ impl std::fmt::Debug for RangeCache {
     }
 }
 
-async fn load_ranges(tx: &mut Transaction<'_, Any>) -> ApiResult<Vec<Range>> {
+async fn load_ranges<'e, E>(exec: E) -> ApiResult<Vec<Range>>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
     let rows: Vec<AnyRow> = sqlx::query(
         "SELECT pan_prefix, cvn, imk_ac_hex, default_balance_minor, velocity_limit FROM issuer_ranges",
     )
-    .fetch_all(&mut **tx)
+    .fetch_all(exec)
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -284,11 +287,10 @@ async fn load_ranges(tx: &mut Transaction<'_, Any>) -> ApiResult<Vec<Range>> {
 }
 
 /// The range with the longest prefix of the PAN.
-async fn find_range(
-    st: &Shared,
-    tx: &mut Transaction<'_, Any>,
-    pan: &Pan,
-) -> ApiResult<Option<Range>> {
+async fn find_range<'e, E>(st: &Shared, exec: E, pan: &Pan) -> ApiResult<Option<Range>>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
     let now = st.clock.now_ms();
     let cached = st.ranges.0.lock().ok().and_then(|g| {
         g.as_ref()
@@ -298,7 +300,7 @@ async fn find_range(
     let ranges = match cached {
         Some(r) => r,
         None => {
-            let fresh = Arc::new(load_ranges(tx).await?);
+            let fresh = Arc::new(load_ranges(exec).await?);
             if let Ok(mut g) = st.ranges.0.lock() {
                 *g = Some((now, Arc::clone(&fresh)));
             }
@@ -347,8 +349,25 @@ fn arpc(
     .ok()
 }
 
-/// Decides a purchase. `channel` is `online` (ARQC, answer with ARPC) or
-/// `offline` (an advice for a payment the card approved with a TC).
+// The statements of a decision, shared by the sqlx path (PostgreSQL) and
+// the SQLite writer thread so both run the very same SQL.
+/// The account is created on first sight with the range's default balance;
+/// an upsert that always returns the row, one round trip either way.
+pub(crate) const CARD_UPSERT: &str = "INSERT INTO card_accounts (pan_token, masked_pan, balance_minor, blocked) VALUES ($1, $2, $3, 0) \
+     ON CONFLICT (pan_token) DO UPDATE SET masked_pan = excluded.masked_pan \
+     RETURNING balance_minor, blocked";
+pub(crate) const DEBIT_ANYWAY: &str =
+    "UPDATE card_accounts SET balance_minor = balance_minor - $1 WHERE pan_token = $2";
+pub(crate) const VELOCITY: &str = "SELECT COUNT(*) AS n FROM payments WHERE pan_token = $1 AND status = 'approved' AND created_ms > $2";
+pub(crate) const DEBIT: &str = "UPDATE card_accounts SET balance_minor = balance_minor - $1 WHERE pan_token = $2 AND balance_minor >= $1";
+
+/// Decides a purchase on PostgreSQL. `channel` is `online` (ARQC, answer
+/// with ARPC) or `offline` (an advice for a payment the card approved with
+/// a TC). Returns the decision and the amount to debit from the card's
+/// account, which the caller applies in the same statement as it records
+/// the payment (one round trip fewer): the account row read here stays
+/// locked by the upsert until the transaction ends, so the balance checked
+/// here is still the balance then.
 pub async fn decide(
     st: &Shared,
     tx: &mut Transaction<'_, Any>,
@@ -356,7 +375,7 @@ pub async fn decide(
     card: &PanRef,
     channel: &str,
     now: i64,
-) -> ApiResult<Decision> {
+) -> ApiResult<(Decision, i64)> {
     let offline = channel == "offline";
     let decline = |code: &'static str, reason: String| Decision {
         approved: false,
@@ -366,8 +385,8 @@ pub async fn decide(
         auth_code: None,
         issuer_authentication_data: None,
     };
-    let Some(range) = find_range(st, tx, &icc.pan).await? else {
-        return Ok(decline("15", "no issuer for this card range".into()));
+    let Some(range) = find_range(st, &mut **tx, &icc.pan).await? else {
+        return Ok((decline("15", "no issuer for this card range".into()), 0));
     };
     // One BIN can hold cards of several CVNs under one key; the card says
     // which in its IAD, and the range's CVN covers IADs that do not say.
@@ -380,9 +399,12 @@ pub async fn decide(
     let input = match cryptogram::ac_input(cvn, &get) {
         Ok(i) => i,
         Err(e) => {
-            return Ok(decline(
-                "30",
-                format!("card data incomplete for the cryptogram: {e}"),
+            return Ok((
+                decline(
+                    "30",
+                    format!("card data incomplete for the cryptogram: {e}"),
+                ),
+                0,
             ))
         }
     };
@@ -396,7 +418,7 @@ pub async fn decide(
         } else {
             "ARQC (9F27 = 80)"
         };
-        return Ok(decline("30", format!("cryptogram type is not a {what}")));
+        return Ok((decline("30", format!("cryptogram type is not a {what}")), 0));
     }
     let ok = cryptogram::verify_ac(
         cvn,
@@ -410,9 +432,12 @@ pub async fn decide(
     )
     .unwrap_or(false);
     if !ok {
-        return Ok(decline(
-            "05",
-            "application cryptogram does not verify (arqc_invalid)".into(),
+        return Ok((
+            decline(
+                "05",
+                "application cryptogram does not verify (arqc_invalid)".into(),
+            ),
+            0,
         ));
     }
     let amount: i64 =
@@ -423,28 +448,174 @@ pub async fn decide(
     // balance, so virtual cards need no provisioning.
     // An upsert that always returns the row: one round trip for both a
     // card seen before and one seen for the first time.
-    let acct: AnyRow = sqlx::query(
-        "INSERT INTO card_accounts (pan_token, masked_pan, balance_minor, blocked) VALUES ($1, $2, $3, 0) \
-         ON CONFLICT (pan_token) DO UPDATE SET masked_pan = excluded.masked_pan \
-         RETURNING balance_minor, blocked",
-    )
-    .bind(&card.token)
-    .bind(card.masked.as_str())
-    .bind(range.default_balance)
-    .fetch_one(&mut **tx)
-    .await?;
+    let acct: AnyRow = sqlx::query(CARD_UPSERT)
+        .bind(&card.token)
+        .bind(card.masked.as_str())
+        .bind(range.default_balance)
+        .fetch_one(&mut **tx)
+        .await?;
     let balance: i64 = col(&acct, "balance_minor")?;
     let auth_code = Some(hex::encode_upper(crate::util::random_bytes::<3>()));
     if offline {
         // The card already approved it: record the debit even past the
         // balance; an offline payment is not the issuer's to refuse.
-        sqlx::query(
-            "UPDATE card_accounts SET balance_minor = balance_minor - $1 WHERE pan_token = $2",
-        )
-        .bind(amount)
-        .bind(&card.token)
-        .execute(&mut **tx)
-        .await?;
+        return Ok((
+            Decision {
+                approved: true,
+                offline,
+                response_code: "00",
+                reason: "offline approval recorded".into(),
+                auth_code: None,
+                issuer_authentication_data: None,
+            },
+            amount,
+        ));
+    }
+    let with_arpc = |mut d: Decision| {
+        d.issuer_authentication_data = arpc(&range, cvn, icc, d.approved, d.response_code);
+        d
+    };
+    if col::<i64>(&acct, "blocked")? != 0 {
+        return Ok((
+            with_arpc(decline("62", "card is blocked by the issuer".into())),
+            0,
+        ));
+    }
+    if range.velocity_limit > 0 {
+        let row: AnyRow = sqlx::query(VELOCITY)
+            .bind(&card.token)
+            .bind(now.saturating_sub(VELOCITY_WINDOW_MS))
+            .fetch_one(&mut **tx)
+            .await?;
+        if col::<i64>(&row, "n")? >= range.velocity_limit {
+            return Ok((
+                with_arpc(decline(
+                    "65",
+                    format!(
+                        "more than {} approved payments on this card in 10 minutes",
+                        range.velocity_limit
+                    ),
+                )),
+                0,
+            ));
+        }
+    }
+    if balance < amount {
+        return Ok((with_arpc(decline("51", "insufficient funds".into())), 0));
+    }
+    let approved = with_arpc(Decision {
+        approved: true,
+        offline,
+        response_code: "00",
+        reason: "approved".into(),
+        auth_code,
+        issuer_authentication_data: None,
+    });
+    Ok((approved, amount))
+}
+
+/// The card-side checks of an online or offline purchase that need no
+/// database row (range, CVN, cryptogram type and value), done before a
+/// payment joins the SQLite writer's queue so the writer thread only runs
+/// SQL. Same checks, same order and same answers as [`decide`].
+pub struct Checked {
+    range: Range,
+    cvn: Cvn,
+}
+
+pub async fn precheck(
+    st: &Shared,
+    icc: &Icc,
+    channel: &str,
+) -> ApiResult<Result<Checked, Decision>> {
+    let offline = channel == "offline";
+    let decline = |code: &'static str, reason: String| Decision {
+        approved: false,
+        offline,
+        response_code: code,
+        reason,
+        auth_code: None,
+        issuer_authentication_data: None,
+    };
+    let Some(range) = find_range(st, &st.store.read, &icc.pan).await? else {
+        return Ok(Err(decline("15", "no issuer for this card range".into())));
+    };
+    let cvn = icc
+        .tags
+        .get(&0x9F10)
+        .and_then(|iad| Cvn::from_iad(iad))
+        .unwrap_or(range.cvn);
+    let get = |tag: u32| icc.tags.get(&tag).cloned();
+    let input = match cryptogram::ac_input(cvn, &get) {
+        Ok(i) => i,
+        Err(e) => {
+            return Ok(Err(decline(
+                "30",
+                format!("card data incomplete for the cryptogram: {e}"),
+            )))
+        }
+    };
+    let expected_cid = if offline { 0x40 } else { 0x80 };
+    if icc.cid.map(|c| c & 0xC0) != Some(expected_cid) {
+        let what = if offline {
+            "TC (9F27 = 40)"
+        } else {
+            "ARQC (9F27 = 80)"
+        };
+        return Ok(Err(decline(
+            "30",
+            format!("cryptogram type is not a {what}"),
+        )));
+    }
+    let ok = cryptogram::verify_ac(
+        cvn,
+        &range.imk,
+        icc.pan.expose_digits(),
+        icc.psn,
+        icc.atc,
+        icc.un,
+        &input,
+        icc.ac,
+    )
+    .unwrap_or(false);
+    if !ok {
+        return Ok(Err(decline(
+            "05",
+            "application cryptogram does not verify (arqc_invalid)".into(),
+        )));
+    }
+    Ok(Ok(Checked { range, cvn }))
+}
+
+/// The account part of [`decide`] for a [`precheck`]ed card, on the SQLite
+/// writer's connection inside its transaction.
+pub fn decide_sqlite(
+    conn: &rusqlite::Connection,
+    checked: &Checked,
+    icc: &Icc,
+    card: &PanRef,
+    offline: bool,
+    now: i64,
+) -> ApiResult<Decision> {
+    use crate::sqlite_writer::{db, positional};
+    let range = &checked.range;
+    let amount: i64 =
+        kernel::bcd::decode_digits(icc.tags.get(&0x9F02).map(Vec::as_slice).unwrap_or_default())
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0);
+    let (balance, blocked): (i64, i64) = conn
+        .prepare_cached(&positional(CARD_UPSERT))
+        .and_then(|mut s| {
+            s.query_row(
+                rusqlite::params![card.token, card.masked.as_str(), range.default_balance],
+                |r| Ok((r.get("balance_minor")?, r.get("blocked")?)),
+            )
+        })
+        .map_err(db)?;
+    if offline {
+        conn.prepare_cached(&positional(DEBIT_ANYWAY))
+            .and_then(|mut s| s.execute(rusqlite::params![amount, card.token]))
+            .map_err(db)?;
         return Ok(Decision {
             approved: true,
             offline,
@@ -454,49 +625,119 @@ pub async fn decide(
             issuer_authentication_data: None,
         });
     }
+    let velocity_n = if range.velocity_limit > 0 {
+        Some(
+            conn.prepare_cached(&positional(VELOCITY))
+                .and_then(|mut s| {
+                    s.query_row(
+                        rusqlite::params![card.token, now.saturating_sub(VELOCITY_WINDOW_MS)],
+                        |r| r.get("n"),
+                    )
+                })
+                .map_err(db)?,
+        )
+    } else {
+        None
+    };
+    let (decision, debit) =
+        online_account_decision(checked, icc, balance, blocked != 0, velocity_n);
+    if debit == 0 {
+        return Ok(decision);
+    }
+    let debited = conn
+        .prepare_cached(&positional(DEBIT))
+        .and_then(|mut s| s.execute(rusqlite::params![debit, card.token]))
+        .map_err(db)?;
+    if debited != 1 {
+        return Ok(online_account_decision(checked, icc, 0, false, None).0);
+    }
+    Ok(decision)
+}
+
+impl Checked {
+    /// Balance of an account opened on this range.
+    pub fn default_balance(&self) -> i64 {
+        self.range.default_balance
+    }
+
+    /// Approved payments allowed per card per window; 0 for no limit.
+    pub fn velocity_limit(&self) -> i64 {
+        self.range.velocity_limit
+    }
+}
+
+/// This card's approved payments in the velocity window.
+pub async fn velocity_count(
+    tx: &mut Transaction<'_, Any>,
+    pan_token: &str,
+    now: i64,
+) -> ApiResult<i64> {
+    let row: AnyRow = sqlx::query(VELOCITY)
+        .bind(pan_token)
+        .bind(now.saturating_sub(VELOCITY_WINDOW_MS))
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(col(&row, "n")?)
+}
+
+/// The issuer's account rules for an online purchase, in [`decide`]'s
+/// order (blocked card, velocity, balance), over an account the caller has
+/// read and locked: the decision with its ARPC, and the amount to debit (0
+/// unless approved). `velocity_n` is `None` when the range has no limit.
+pub fn online_account_decision(
+    checked: &Checked,
+    icc: &Icc,
+    balance: i64,
+    blocked: bool,
+    velocity_n: Option<i64>,
+) -> (Decision, i64) {
+    let range = &checked.range;
+    let amount: i64 =
+        kernel::bcd::decode_digits(icc.tags.get(&0x9F02).map(Vec::as_slice).unwrap_or_default())
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0);
+    let decline = |code: &'static str, reason: String| Decision {
+        approved: false,
+        offline: false,
+        response_code: code,
+        reason,
+        auth_code: None,
+        issuer_authentication_data: None,
+    };
     let with_arpc = |mut d: Decision| {
-        d.issuer_authentication_data = arpc(&range, cvn, icc, d.approved, d.response_code);
+        d.issuer_authentication_data = arpc(range, checked.cvn, icc, d.approved, d.response_code);
         d
     };
-    if col::<i64>(&acct, "blocked")? != 0 {
-        return Ok(with_arpc(decline(
-            "62",
-            "card is blocked by the issuer".into(),
-        )));
+    if blocked {
+        return (
+            with_arpc(decline("62", "card is blocked by the issuer".into())),
+            0,
+        );
     }
-    if range.velocity_limit > 0 {
-        let row: AnyRow = sqlx::query("SELECT COUNT(*) AS n FROM payments WHERE pan_token = $1 AND status = 'approved' AND created_ms > $2")
-            .bind(&card.token)
-            .bind(now.saturating_sub(VELOCITY_WINDOW_MS))
-            .fetch_one(&mut **tx)
-            .await?;
-        if col::<i64>(&row, "n")? >= range.velocity_limit {
-            return Ok(with_arpc(decline(
-                "65",
-                format!(
-                    "more than {} approved payments on this card in 10 minutes",
-                    range.velocity_limit
-                ),
-            )));
+    if let Some(n) = velocity_n {
+        if n >= range.velocity_limit {
+            return (
+                with_arpc(decline(
+                    "65",
+                    format!(
+                        "more than {} approved payments on this card in 10 minutes",
+                        range.velocity_limit
+                    ),
+                )),
+                0,
+            );
         }
     }
     if balance < amount {
-        return Ok(with_arpc(decline("51", "insufficient funds".into())));
+        return (with_arpc(decline("51", "insufficient funds".into())), 0);
     }
-    let debited = sqlx::query("UPDATE card_accounts SET balance_minor = balance_minor - $1 WHERE pan_token = $2 AND balance_minor >= $1")
-        .bind(amount)
-        .bind(&card.token)
-        .execute(&mut **tx)
-        .await?;
-    if debited.rows_affected() != 1 {
-        return Ok(with_arpc(decline("51", "insufficient funds".into())));
-    }
-    Ok(with_arpc(Decision {
+    let approved = with_arpc(Decision {
         approved: true,
-        offline,
+        offline: false,
         response_code: "00",
         reason: "approved".into(),
-        auth_code,
+        auth_code: Some(hex::encode_upper(crate::util::random_bytes::<3>())),
         issuer_authentication_data: None,
-    }))
+    });
+    (approved, amount)
 }

@@ -3,12 +3,14 @@
 //! requests, runs an issuer simulator over the virtual cards' test keys,
 //! records authorizations, reversals, refunds, voids and offline advices,
 //! and settles and reports per merchant. Storage is SQLite (default, one
-//! file) or PostgreSQL, with one schema.
+//! file; payments committed in groups by one writer thread) or PostgreSQL,
+//! with one schema.
 //!
 //! It must never store, log or answer a clear PAN (only an HMAC token and
 //! masked digits), never accept a terminal request that is unsigned,
 //! unattested, replayed or under another MCC than the terminal's signed
-//! configuration, and never answer a client fault with a 500.
+//! configuration, never answer a client fault with a 500, and never answer
+//! a payment before the commit that records it.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -23,6 +25,7 @@ pub mod qr;
 pub mod qr_wallet;
 pub mod risk;
 pub mod sim;
+pub mod sqlite_writer;
 pub mod store;
 pub mod terminal;
 pub mod tls;
@@ -55,6 +58,9 @@ pub struct Serve {
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     /// How SQLite commits reach the disk (ignored on PostgreSQL).
     pub sqlite_sync: store::SqliteSync,
+    /// PostgreSQL connections in the pool; `None` for the default
+    /// ([`store::PG_CONNECTIONS`]). Ignored on SQLite.
+    pub pg_connections: Option<u32>,
 }
 
 /// The attestation policy we start from: tight clocks and short tokens;
@@ -91,6 +97,10 @@ pub async fn build_state_with(
     sqlite_sync: store::SqliteSync,
 ) -> Result<Shared, StartError> {
     let store = Store::open(&config.database, sqlite_sync).await?;
+    state_over(config, store).await
+}
+
+async fn state_over(config: &Config, store: Store) -> Result<Shared, StartError> {
     let keys = keys::AcquirerKeys::load_or_create(&store).await?;
     let verifier = attestation::Verifier::new(config.attestation.clone(), &keys.token_secret);
     Ok(Arc::new(AppState {
@@ -121,7 +131,13 @@ pub async fn spawn(config: &Config) -> Result<Running, StartError> {
 
 /// Binds and serves in the background as `serve` says.
 pub async fn spawn_with(config: &Config, serve: Serve) -> Result<Running, StartError> {
-    let state = build_state_with(config, serve.sqlite_sync).await?;
+    let store = Store::open_with(
+        &config.database,
+        serve.sqlite_sync,
+        serve.pg_connections.unwrap_or(store::PG_CONNECTIONS),
+    )
+    .await?;
+    let state = state_over(config, store).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let app = router(state.clone());

@@ -42,6 +42,9 @@ enum Cmd {
         /// `normal` may lose the last payments on a power cut (see README).
         #[arg(long, default_value = "full", value_parser = ["full", "normal"])]
         sqlite_synchronous: String,
+        /// PostgreSQL only: connections in the pool (default 16).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        db_connections: Option<u32>,
         /// Serve HTTPS with this PEM certificate chain (leaf first); needs
         /// --tls-key. Plain HTTP without it.
         #[arg(long, requires = "tls_key")]
@@ -72,6 +75,7 @@ async fn main() -> std::process::ExitCode {
         tls_cert,
         tls_key,
         sqlite_synchronous,
+        db_connections,
     } = cmd;
     let tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => match load_tls(&cert, &key) {
@@ -109,6 +113,7 @@ async fn main() -> std::process::ExitCode {
         } else {
             acquirer::store::SqliteSync::Full
         },
+        pg_connections: db_connections,
     };
     let running = match acquirer::spawn_with(&config, serve).await {
         Ok(r) => r,

@@ -615,7 +615,7 @@ async fn create(
         let id = match insert_order(&mut tx, t, &o, now).await {
             Ok(id) => id,
             Err(e) if is_unique_violation(&e) => {
-                drop(tx);
+                tx.rollback().await?;
                 if let Some(existing) = load_by_seq(&st.store.pool, &t.id, o.seq).await? {
                     same_request(
                         &existing,
@@ -1099,7 +1099,7 @@ pub async fn refund(
             Ok(Json(resp))
         }
         Err(e) if is_unique_violation(&e) => {
-            drop(tx);
+            tx.rollback().await?;
             stored_refund(&st, &t.id, b.refund_seq)
                 .await?
                 .map(Json)

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_risk.sql")),
     (3, include_str!("../migrations/0003_refund_link.sql")),
+    (4, include_str!("../migrations/0004_risk_indexes.sql")),
     (10, include_str!("../migrations/0010_qr.sql")),
 ];
 
@@ -25,6 +26,9 @@ pub struct Store {
     /// read while the writer writes; on PostgreSQL the same pool.
     pub read: AnyPool,
     pub backend: Backend,
+    /// On SQLite, the thread that commits payments in groups (see
+    /// [`crate::sqlite_writer`]); payments on PostgreSQL go through `pool`.
+    pub sqlite_writer: Option<crate::sqlite_writer::SqliteWriter>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,14 +58,39 @@ pub enum StoreError {
     Url,
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("in-memory SQLite is not supported: give a file (sqlite:PATH)")]
+    Memory,
+    #[error("database (payment writer): {0}")]
+    Writer(#[from] rusqlite::Error),
 }
+
+/// PostgreSQL connections by default. More than the machine's cores keeps
+/// them busy while others wait on the network or a commit, but each one is
+/// a server process: too many and they only take turns on the CPU.
+pub const PG_CONNECTIONS: u32 = 16;
 
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates.
     pub async fn open(url: &str, sync: SqliteSync) -> Result<Store, StoreError> {
+        Store::open_with(url, sync, PG_CONNECTIONS).await
+    }
+
+    /// [`Store::open`] with `pg_connections` in the PostgreSQL pool.
+    pub async fn open_with(
+        url: &str,
+        sync: SqliteSync,
+        pg_connections: u32,
+    ) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
+        let mut writer_path = None;
         let (backend, url, max) = if let Some(path) = url.strip_prefix("sqlite:") {
             let path = path.trim_start_matches("//");
+            // An in-memory database is private to each connection, and
+            // payments on SQLite go through a connection of their own.
+            if path.contains(":memory:") || path.contains("mode=memory") {
+                return Err(StoreError::Memory);
+            }
+            writer_path = Some(path.to_string());
             let url = if path.contains('?') {
                 format!("sqlite://{path}")
             } else {
@@ -69,7 +98,7 @@ impl Store {
             };
             (Backend::Sqlite, url, 1)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url.to_string(), 16)
+            (Backend::Postgres, url.to_string(), pg_connections.max(1))
         } else {
             return Err(StoreError::Url);
         };
@@ -94,17 +123,30 @@ impl Store {
                 })
             })
         };
-        let pool = options().max_connections(max).connect(&url).await?;
+        // PostgreSQL: every connection open from the start. A connection
+        // opened on demand costs its request a TCP and SCRAM handshake (a
+        // few ms of key stretching), which showed as the p99 of the first
+        // seconds of load.
+        let min = if backend == Backend::Postgres { max } else { 0 };
+        let pool = options()
+            .max_connections(max)
+            .min_connections(min)
+            .connect(&url)
+            .await?;
         let read = match backend {
             Backend::Sqlite => options().max_connections(4).connect(&url).await?,
             Backend::Postgres => pool.clone(),
         };
-        let store = Store {
+        let mut store = Store {
             pool,
             read,
             backend,
+            sqlite_writer: None,
         };
         store.migrate().await?;
+        if let Some(path) = writer_path {
+            store.sqlite_writer = Some(crate::sqlite_writer::SqliteWriter::start(&path, sync)?);
+        }
         Ok(store)
     }
 
@@ -128,6 +170,12 @@ impl Store {
             .await?;
         for (version, sql) in MIGRATIONS {
             let mut tx = self.begin().await?;
+            if self.backend == Backend::Postgres {
+                // Several processes (or tests) starting on one database at
+                // once: one migrates, the others wait and then skip. (On
+                // SQLite, BEGIN IMMEDIATE already serialises them.)
+                tx.execute("SELECT pg_advisory_xact_lock(7243001)").await?;
+            }
             let done: Option<AnyRow> =
                 sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
                     .bind(*version)

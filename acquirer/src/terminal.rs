@@ -4,6 +4,7 @@
 use crate::api::{Admin, ApiJson, Shared};
 use crate::error::{ApiError, ApiResult};
 use crate::issuer::{self, Decision, Icc};
+use crate::keys::PanRef;
 use crate::merchant::{current_history_seq, load_merchant, normalise_code};
 use crate::store::{col, is_unique_violation};
 use crate::trust::{self, Attested, AttestedPayment, Nonce, Terminal, TerminalConfig};
@@ -465,6 +466,65 @@ async fn stored_response(
     }
 }
 
+/// The answer to a purchase, as stored and as sent.
+fn payment_response(
+    payment_id: &str,
+    tsc: u32,
+    decision: &Decision,
+    pan_ref: &PanRef,
+    risk: &crate::risk::Assessment,
+    figures: ReceiptFigures,
+) -> PaymentResponse {
+    PaymentResponse {
+        payment_id: payment_id.to_string(),
+        tsc,
+        status: decision.status().into(),
+        approved: decision.approved,
+        response_code: decision.response_code.into(),
+        reason: decision.reason.clone(),
+        auth_code: decision.auth_code.clone(),
+        issuer_authentication_data: decision
+            .issuer_authentication_data
+            .as_ref()
+            .map(hex::encode_upper),
+        masked_pan: pan_ref.masked.as_str().into(),
+        risk_score: risk.score,
+        risk_rules: risk.hits.iter().map(|h| h.rule.to_string()).collect(),
+        figures,
+    }
+}
+
+const PAYMENT_INSERT: &str = "INSERT INTO payments (id, terminal_id, merchant_id, tsc, kind, channel, status, amount_minor, currency, mcc, fee_bps, history_seq, \
+     pan_token, masked_pan, response_code, reason, response_json, created_ms, business_date, settlement_id) \
+     VALUES ($1, $2, $3, $4, 'purchase', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, NULL)";
+
+/// [`PAYMENT_INSERT`] with the card account's debit ($19; none if 0) in the
+/// same statement, on PostgreSQL. A repeated payment fails the whole
+/// statement, debit included.
+static PAYMENT_INSERT_DEBITING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH debit AS (UPDATE card_accounts SET balance_minor = balance_minor - $19 \
+         WHERE pan_token = $12 AND $19 <> 0 RETURNING 1) {PAYMENT_INSERT}"
+    )
+});
+
+/// The decline for a risk score at or over the merchant's threshold, if so.
+fn risk_decline(risk: &crate::risk::Assessment, threshold: i64) -> Option<Decision> {
+    (risk.score >= u32::try_from(threshold).unwrap_or(u32::MAX)).then(|| Decision {
+        approved: false,
+        offline: false,
+        response_code: "59",
+        reason: format!(
+            "declined by risk score {} (threshold {}): {}",
+            risk.score,
+            threshold,
+            risk.explain()
+        ),
+        auth_code: None,
+        issuer_authentication_data: None,
+    })
+}
+
 /// Runs one purchase (online or advice) through the issuer and stores it
 /// once: a repeat of (terminal, tsc) gets the stored answer.
 async fn process_purchase(
@@ -490,80 +550,142 @@ async fn process_purchase(
     let (m, history_seq) = crate::merchant::cached_terms(st, &t.merchant_id).await?;
     let now = st.clock.now_ms();
     let payment_id = new_id("pay");
-    let mut tx = st.store.begin().await?;
-    if let Some(n) = nonce {
-        if !n.spend_in(st, &mut tx).await? {
-            tx.rollback().await?;
-            return Err(n.replayed(st).await);
-        }
+    if let Some(writer) = &st.store.sqlite_writer {
+        let checked = issuer::precheck(st, &icc, channel).await?;
+        let job = SqlitePurchase {
+            terminal_id: t.id.clone(),
+            merchant: m,
+            history_seq,
+            req: req.clone(),
+            offline: channel == "offline",
+            nonce: nonce.cloned(),
+            pan_ref,
+            icc,
+            checked,
+            now,
+            payment_id,
+        };
+        let resp = match writer.run(move |conn| job.run(conn)).await? {
+            SqliteOutcome::Paid(resp) => *resp,
+            SqliteOutcome::Replayed => match nonce {
+                Some(n) => return Err(n.replayed(st).await),
+                None => return Err(ApiError::internal("replay without a nonce")),
+            },
+        };
+        tracing::info!(terminal_id = %t.id, tsc = req.tsc, channel, status = %resp.status, code = %resp.response_code, masked_pan = %resp.masked_pan, "payment");
+        return Ok(resp);
     }
+    // From here on PostgreSQL (SQLite took the writer above). An online
+    // authorization is four round trips: BEGIN; the nonce, the risk facts
+    // and the card account in one statement; the debit and the payment in
+    // another; COMMIT.
+    let online = channel == "online";
+    let checked = match nonce {
+        Some(_) if online => Some(issuer::precheck(st, &icc, channel).await?),
+        _ => None,
+    };
+    let mut tx = st.store.begin().await?;
     let amount = i64::try_from(req.amount_minor).map_err(ApiError::internal)?;
-    let risk = if channel == "online" {
-        crate::risk::assess(
-            &crate::risk::gather(&mut tx, &m.id, &t.id, &pan_ref.token, amount, now).await?,
-        )
-    } else {
-        crate::risk::Assessment::default()
-    };
-    let decision: Decision = if risk.score >= u32::try_from(m.risk_threshold).unwrap_or(u32::MAX) {
-        Decision {
-            approved: false,
-            offline: false,
-            response_code: "59",
-            reason: format!(
-                "declined by risk score {} (threshold {}): {}",
-                risk.score,
-                m.risk_threshold,
-                risk.explain()
-            ),
-            auth_code: None,
-            issuer_authentication_data: None,
+    let (risk, decision, debit) = match (nonce, &checked) {
+        (Some(n), Some(Ok(c))) => {
+            let (fresh, facts, balance, blocked) = crate::risk::spend_gather_and_open_account(
+                &mut tx,
+                n.parts(),
+                &m.id,
+                &t.id,
+                &pan_ref,
+                c.default_balance(),
+                amount,
+                now,
+            )
+            .await?;
+            if !fresh {
+                tx.rollback().await?;
+                return Err(n.replayed(st).await);
+            }
+            let risk = crate::risk::assess(&facts);
+            let (decision, debit) = match risk_decline(&risk, m.risk_threshold) {
+                Some(d) => (d, 0),
+                None => {
+                    let velocity_n = if c.velocity_limit() > 0 {
+                        Some(issuer::velocity_count(&mut tx, &pan_ref.token, now).await?)
+                    } else {
+                        None
+                    };
+                    issuer::online_account_decision(c, &icc, balance, blocked, velocity_n)
+                }
+            };
+            (risk, decision, debit)
         }
-    } else {
-        issuer::decide(st, &mut tx, &icc, &pan_ref, channel, now).await?
+        _ => {
+            let (fresh, facts) = match nonce {
+                Some(n) if online => {
+                    let (fresh, f) = crate::risk::spend_nonce_and_gather(
+                        &mut tx,
+                        n.parts(),
+                        &m.id,
+                        &t.id,
+                        &pan_ref.token,
+                        amount,
+                        now,
+                    )
+                    .await?;
+                    (fresh, Some(f))
+                }
+                _ => {
+                    let fresh = match nonce {
+                        Some(n) => n.spend_in(st, &mut tx).await?,
+                        None => true,
+                    };
+                    let f = if online && fresh {
+                        Some(
+                            crate::risk::gather(&mut tx, &m.id, &t.id, &pan_ref.token, amount, now)
+                                .await?,
+                        )
+                    } else {
+                        None
+                    };
+                    (fresh, f)
+                }
+            };
+            if let (false, Some(n)) = (fresh, nonce) {
+                tx.rollback().await?;
+                return Err(n.replayed(st).await);
+            }
+            let risk = facts.map(|f| crate::risk::assess(&f)).unwrap_or_default();
+            let (decision, debit) = match (risk_decline(&risk, m.risk_threshold), &checked) {
+                (Some(d), _) => (d, 0),
+                // The card's own checks already failed: decide's answer.
+                (None, Some(Err(d))) => (d.clone(), 0),
+                (None, _) => issuer::decide(st, &mut tx, &icc, &pan_ref, channel, now).await?,
+            };
+            (risk, decision, debit)
+        }
     };
-    let resp = PaymentResponse {
-        payment_id: payment_id.clone(),
-        tsc: req.tsc,
-        status: decision.status().into(),
-        approved: decision.approved,
-        response_code: decision.response_code.into(),
-        reason: decision.reason.clone(),
-        auth_code: decision.auth_code.clone(),
-        issuer_authentication_data: decision
-            .issuer_authentication_data
-            .as_ref()
-            .map(hex::encode_upper),
-        masked_pan: pan_ref.masked.as_str().into(),
-        risk_score: risk.score,
-        risk_rules: risk.hits.iter().map(|h| h.rule.to_string()).collect(),
-        figures: receipt_figures("purchase", decision.approved, amount, m.fee_bps, now),
-    };
-    let ins = sqlx::query(
-        "INSERT INTO payments (id, terminal_id, merchant_id, tsc, kind, channel, status, amount_minor, currency, mcc, fee_bps, history_seq, \
-         pan_token, masked_pan, response_code, reason, response_json, created_ms, business_date, settlement_id) \
-         VALUES ($1, $2, $3, $4, 'purchase', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, NULL)",
-    )
-    .bind(&payment_id)
-    .bind(&t.id)
-    .bind(&m.id)
-    .bind(i64::from(req.tsc))
-    .bind(channel)
-    .bind(decision.status())
-    .bind(i64::try_from(req.amount_minor).map_err(ApiError::internal)?)
-    .bind(i64::from(req.currency))
-    .bind(&req.mcc)
-    .bind(m.fee_bps)
-    .bind(history_seq)
-    .bind(&pan_ref.token)
-    .bind(pan_ref.masked.as_str())
-    .bind(decision.response_code)
-    .bind(&decision.reason)
-    .bind(serde_json::to_string(&resp).map_err(ApiError::internal)?)
-    .bind(now)
-    .bind(date_of_ms(now))
-    .execute(&mut *tx)
-    .await;
+    let figures = receipt_figures("purchase", decision.approved, amount, m.fee_bps, now);
+    let resp = payment_response(&payment_id, req.tsc, &decision, &pan_ref, &risk, figures);
+    let ins = sqlx::query(PAYMENT_INSERT_DEBITING.as_str())
+        .bind(&payment_id)
+        .bind(&t.id)
+        .bind(&m.id)
+        .bind(i64::from(req.tsc))
+        .bind(channel)
+        .bind(decision.status())
+        .bind(i64::try_from(req.amount_minor).map_err(ApiError::internal)?)
+        .bind(i64::from(req.currency))
+        .bind(&req.mcc)
+        .bind(m.fee_bps)
+        .bind(history_seq)
+        .bind(&pan_ref.token)
+        .bind(pan_ref.masked.as_str())
+        .bind(decision.response_code)
+        .bind(&decision.reason)
+        .bind(serde_json::to_string(&resp).map_err(ApiError::internal)?)
+        .bind(now)
+        .bind(date_of_ms(now))
+        .bind(debit)
+        .execute(&mut *tx)
+        .await;
     match ins {
         Ok(_) => {
             tx.commit().await?;
@@ -582,6 +704,133 @@ async fn process_purchase(
                 .ok_or_else(|| ApiError::internal("duplicate without stored response"))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A purchase for the SQLite writer thread: everything its transaction
+/// needs, read and checked beforehand (see [`crate::sqlite_writer`]).
+struct SqlitePurchase {
+    terminal_id: String,
+    merchant: crate::merchant::Merchant,
+    history_seq: i64,
+    req: PaymentRequest,
+    offline: bool,
+    nonce: Option<Nonce>,
+    pan_ref: PanRef,
+    icc: Icc,
+    checked: Result<issuer::Checked, Decision>,
+    now: i64,
+    payment_id: String,
+}
+
+enum SqliteOutcome {
+    /// Stored now, or the stored answer to an earlier identical payment.
+    Paid(Box<PaymentResponse>),
+    /// The request's nonce was already spent: nothing was written.
+    Replayed,
+}
+
+impl SqlitePurchase {
+    /// The same steps as the sqlx path of [`process_purchase`], in the same
+    /// order, on the writer's connection.
+    fn run(self, conn: &rusqlite::Connection) -> ApiResult<SqliteOutcome> {
+        use crate::sqlite_writer::{db, is_unique_violation, positional};
+        // An inner savepoint, so a repeated (terminal, tsc) can undo this
+        // payment's writes and still spend the nonce, as the sqlx path does
+        // with its rollback and separate spend.
+        conn.execute_batch("SAVEPOINT purchase").map_err(db)?;
+        if let Some(n) = &self.nonce {
+            if !n.spend_sqlite(conn, self.now)? {
+                conn.execute_batch("RELEASE purchase").map_err(db)?;
+                return Ok(SqliteOutcome::Replayed);
+            }
+        }
+        let m = &self.merchant;
+        let amount = i64::try_from(self.req.amount_minor).map_err(ApiError::internal)?;
+        let risk = if self.offline {
+            crate::risk::Assessment::default()
+        } else {
+            crate::risk::assess(&crate::risk::gather_sqlite(
+                conn,
+                &m.id,
+                &self.terminal_id,
+                &self.pan_ref.token,
+                amount,
+                self.now,
+            )?)
+        };
+        let decision = match (risk_decline(&risk, m.risk_threshold), &self.checked) {
+            (Some(d), _) => d,
+            (None, Err(d)) => d.clone(),
+            (None, Ok(c)) => {
+                issuer::decide_sqlite(conn, c, &self.icc, &self.pan_ref, self.offline, self.now)?
+            }
+        };
+        let figures = receipt_figures("purchase", decision.approved, amount, m.fee_bps, self.now);
+        let resp = payment_response(
+            &self.payment_id,
+            self.req.tsc,
+            &decision,
+            &self.pan_ref,
+            &risk,
+            figures,
+        );
+        let json = serde_json::to_string(&resp).map_err(ApiError::internal)?;
+        let ins = conn
+            .prepare_cached(&positional(PAYMENT_INSERT))
+            .and_then(|mut s| {
+                s.execute(rusqlite::params![
+                    self.payment_id,
+                    self.terminal_id,
+                    m.id,
+                    i64::from(self.req.tsc),
+                    if self.offline { "offline" } else { "online" },
+                    decision.status(),
+                    amount,
+                    i64::from(self.req.currency),
+                    self.req.mcc,
+                    m.fee_bps,
+                    self.history_seq,
+                    self.pan_ref.token,
+                    self.pan_ref.masked.as_str(),
+                    decision.response_code,
+                    decision.reason,
+                    json,
+                    self.now,
+                    date_of_ms(self.now),
+                ])
+            });
+        match ins {
+            Ok(_) => {
+                conn.execute_batch("RELEASE purchase").map_err(db)?;
+                Ok(SqliteOutcome::Paid(Box::new(resp)))
+            }
+            Err(e) if is_unique_violation(&e) => {
+                // A repeat: undo ours, spend the nonce, answer with theirs.
+                conn.execute_batch("ROLLBACK TO purchase; RELEASE purchase")
+                    .map_err(db)?;
+                if let Some(n) = &self.nonce {
+                    if !n.spend_sqlite(conn, self.now)? {
+                        return Ok(SqliteOutcome::Replayed);
+                    }
+                }
+                let stored: String = conn
+                    .prepare_cached(
+                        "SELECT response_json FROM payments WHERE terminal_id = ?1 AND kind = 'purchase' AND tsc = ?2",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(
+                            rusqlite::params![self.terminal_id, i64::from(self.req.tsc)],
+                            |r| r.get(0),
+                        )
+                    })
+                    .map_err(db)?;
+                serde_json::from_str(&stored)
+                    .map(|r| SqliteOutcome::Paid(Box::new(r)))
+                    .map_err(ApiError::internal)
+            }
+            Err(e) => Err(db(e)),
+        }
     }
 }
 

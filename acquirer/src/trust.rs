@@ -273,7 +273,7 @@ async fn authenticate(
 /// A request's nonce, checked but maybe not yet spent. A payment spends it
 /// inside its own transaction: one commit per authorization instead of two,
 /// and a payment that rolls back leaves its nonce unspent.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Nonce {
     terminal_id: String,
     nonce: String,
@@ -312,6 +312,27 @@ impl Nonce {
             Ok(_) => Ok(true),
             Err(e) if is_unique_violation(&e) => Ok(false),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// (terminal ID, nonce), for a caller that spends it in a statement of
+    /// its own making.
+    pub fn parts(&self) -> (&str, &str) {
+        (&self.terminal_id, &self.nonce)
+    }
+
+    /// [`Nonce::spend_in`] on the SQLite writer's connection, inside its
+    /// transaction.
+    pub fn spend_sqlite(&self, conn: &rusqlite::Connection, at_ms: i64) -> ApiResult<bool> {
+        use crate::sqlite_writer::{db, is_unique_violation, positional};
+        let sql = "INSERT INTO request_nonces (terminal_id, nonce, at_ms) VALUES ($1, $2, $3)";
+        match conn
+            .prepare_cached(&positional(sql))
+            .and_then(|mut s| s.execute(rusqlite::params![self.terminal_id, self.nonce, at_ms]))
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(db(e)),
         }
     }
 

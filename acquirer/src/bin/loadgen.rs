@@ -4,7 +4,15 @@
 //!
 //! Every request (device signature, nonce, field 55 with a real ARQC) is
 //! prepared before the clock starts, so the figures measure the acquirer,
-//! not the generator's cryptography. Loops are bounded by `--requests`.
+//! not the generator's cryptography; the generator prints its own CPU time
+//! per request so that can be checked. Loops are bounded by `--requests`.
+//!
+//! Two modes. Without `--rate`, closed loop: each terminal sends its next
+//! request when the last is answered; that finds the maximum throughput.
+//! With `--rate R`, open loop: request i is due at start + i/R whatever
+//! happened to the others, and its latency counts from when it was due, so
+//! a slow server cannot slow the generator down and hide its own queueing
+//! (coordinated omission); that is the latency at a given load.
 //!
 //! ```text
 //! softpos-acquirer serve --admin-token T --allow-binary <LOADGEN_BINARY_HASH> &
@@ -38,9 +46,14 @@ struct Args {
     /// Total authorizations.
     #[arg(long, default_value_t = 10_000)]
     requests: usize,
-    /// Target total rate in authorizations/s (0: as fast as possible).
+    /// Open loop at this total rate in authorizations/s, latency counted
+    /// from each request's due time (0: closed loop, as fast as possible).
     #[arg(long, default_value_t = 0)]
     rate: u64,
+    /// Also report this process's CPU time per request over the run (the
+    /// acquirer's PID), and that of all `postgres` processes.
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 fn loopback(url: &str) -> bool {
@@ -128,53 +141,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     eprintln!("running...");
+    let cpu0 = own_cpu_ms();
+    let server0 = args.server_pid.and_then(pid_cpu_ms);
+    let pg0 = postgres_cpu_ms();
     let start = Instant::now();
-    let per_terminal_interval =
-        (args.rate > 0).then(|| Duration::from_secs_f64(terminals as f64 / args.rate as f64));
-    let mut tasks = Vec::with_capacity(terminals);
-    for (t, reqs) in work {
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(reqs.len());
-            let (mut approved, mut failed) = (0u64, 0u64);
-            let mut tick = per_terminal_interval.map(|d| {
-                let mut i = tokio::time::interval(d);
-                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-                i
-            });
-            for p in &reqs {
-                if let Some(i) = tick.as_mut() {
-                    i.tick().await;
-                }
-                let t0 = Instant::now();
-                match t.send(p).await {
-                    Ok(a) if a.status == 200 && a.body["approved"] == true => approved += 1,
-                    Ok(a) => {
-                        if failed == 0 {
-                            eprintln!("first failure: {} {}", a.status, a.body);
-                        }
-                        failed += 1
-                    }
-                    Err(e) => {
-                        if failed == 0 {
-                            eprintln!("first failure: {e}");
-                        }
-                        failed += 1
-                    }
-                }
-                lat.push(t0.elapsed());
-            }
-            (lat, approved, failed)
-        }));
-    }
-    let mut all = Vec::with_capacity(requests);
-    let (mut approved, mut failed) = (0u64, 0u64);
-    for t in tasks {
-        let (lat, a, f) = t.await?;
-        all.extend(lat);
-        approved += a;
-        failed += f;
-    }
+    let (all, approved, failed) = if args.rate > 0 {
+        open_loop(work, args.rate, start).await?
+    } else {
+        closed_loop(work).await?
+    };
     let elapsed = start.elapsed();
+    let cpu = own_cpu_ms().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
+    let server = args
+        .server_pid
+        .and_then(pid_cpu_ms)
+        .zip(server0)
+        .map(|(b, a)| b.saturating_sub(a));
+    let pg = postgres_cpu_ms().saturating_sub(pg0);
+    let mut all = all;
     all.sort();
     let rate = all.len() as f64 / elapsed.as_secs_f64();
     println!(
@@ -187,5 +171,149 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         percentile(&all, 99).as_secs_f64() * 1e3,
         all.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
+    let per = |ms: u64| ms as f64 / all.len().max(1) as f64;
+    if let Some(ms) = server {
+        print!("    CPU per request: acquirer {:.3} ms", per(ms));
+        if pg > 0 {
+            print!(", postgres {:.3} ms", per(pg));
+        }
+        if let Some(ms) = cpu {
+            print!(", loadgen {:.3} ms", per(ms));
+        }
+        println!();
+    } else if let Some(ms) = cpu {
+        println!("    CPU per request: loadgen {:.3} ms", per(ms));
+    }
     Ok(())
+}
+
+type Samples = (Vec<Duration>, u64, u64);
+
+/// Whether an answer is an approval; the first failure is shown.
+fn tally(r: Result<acquirer::sim::Answer, acquirer::sim::SimError>, failed_before: bool) -> bool {
+    match r {
+        Ok(a) if a.status == 200 && a.body["approved"] == true => true,
+        Ok(a) => {
+            if !failed_before {
+                eprintln!("first failure: {} {}", a.status, a.body);
+            }
+            false
+        }
+        Err(e) => {
+            if !failed_before {
+                eprintln!("first failure: {e}");
+            }
+            false
+        }
+    }
+}
+
+async fn closed_loop(
+    work: Vec<(SimTerminal, Vec<Prepared>)>,
+) -> Result<Samples, Box<dyn std::error::Error>> {
+    let mut tasks = Vec::with_capacity(work.len());
+    for (t, reqs) in work {
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(reqs.len());
+            let (mut approved, mut failed) = (0u64, 0u64);
+            for p in &reqs {
+                let t0 = Instant::now();
+                if tally(t.send(p).await, failed > 0) {
+                    approved += 1;
+                } else {
+                    failed += 1;
+                }
+                lat.push(t0.elapsed());
+            }
+            (lat, approved, failed)
+        }));
+    }
+    let mut all = Vec::new();
+    let (mut approved, mut failed) = (0u64, 0u64);
+    for t in tasks {
+        let (lat, a, f) = t.await?;
+        all.extend(lat);
+        approved += a;
+        failed += f;
+    }
+    Ok((all, approved, failed))
+}
+
+async fn open_loop(
+    work: Vec<(SimTerminal, Vec<Prepared>)>,
+    rate: u64,
+    start: Instant,
+) -> Result<Samples, Box<dyn std::error::Error>> {
+    // Round-robin over the terminals, as payments in many shops interleave.
+    let mut queues: Vec<(std::sync::Arc<SimTerminal>, std::vec::IntoIter<Prepared>)> = work
+        .into_iter()
+        .map(|(t, r)| (std::sync::Arc::new(t), r.into_iter()))
+        .collect();
+    let mut order = Vec::new();
+    loop {
+        let before = order.len();
+        for (t, q) in queues.iter_mut() {
+            if let Some(p) = q.next() {
+                order.push((t.clone(), p));
+            }
+        }
+        if order.len() == before {
+            break;
+        }
+    }
+    let mut tasks = Vec::with_capacity(order.len());
+    for (i, (t, p)) in order.into_iter().enumerate() {
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+        tokio::time::sleep_until(due.into()).await;
+        tasks.push(tokio::spawn(async move {
+            let ok = tally(t.send(&p).await, true);
+            (due.elapsed(), ok)
+        }));
+    }
+    let mut all = Vec::with_capacity(tasks.len());
+    let (mut approved, mut failed) = (0u64, 0u64);
+    for t in tasks {
+        let (lat, ok) = t.await?;
+        all.push(lat);
+        if ok {
+            approved += 1;
+        } else {
+            if failed == 0 {
+                eprintln!("some requests failed (closed-loop mode shows the first)");
+            }
+            failed += 1;
+        }
+    }
+    Ok((all, approved, failed))
+}
+
+/// This process's CPU time (user + system) in ms, from /proc on Linux
+/// (where it is counted in USER_HZ = 100 ticks per second).
+fn own_cpu_ms() -> Option<u64> {
+    stat_cpu_ms(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+fn pid_cpu_ms(pid: u32) -> Option<u64> {
+    stat_cpu_ms(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// CPU time of every process named `postgres` now running (the server and
+/// its backends; the pool's backends live for the whole run).
+fn postgres_cpu_ms() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|s| s.contains("(postgres)"))
+        .filter_map(|s| stat_cpu_ms(&s))
+        .sum()
+}
+
+fn stat_cpu_ms(stat: &str) -> Option<u64> {
+    let rest = stat.rsplit_once(')')?.1;
+    let mut f = rest.split_whitespace().skip(11);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some((utime + stime) * 10)
 }
