@@ -12,78 +12,32 @@ use pos::qr::flow::{self, Acquirer, Polling, QrEvent, QrFlowError, QrOutcome, Sa
 use pos::sync::{Client, SyncError};
 use serde_json::{json, Value};
 use std::io::BufRead;
-use std::path::PathBuf;
 use std::time::Duration;
 
-const ADMIN: &str = "test-admin-token";
-const BINARY: &str = "5b5f0c1bd6f5cbf9e42f3a29f6f0bbf1c1b3d7a0a6b9e0e5c7d2f4a1b3c5d7e9";
+#[path = "support/acquirer.rs"]
+mod support;
+use support::{LocalAcquirer, BINARY};
 
-fn random_name() -> String {
-    hex::encode(acquirer::util::random_bytes::<8>())
-}
+/// The shared in-process acquirer, with the demo wallet endpoint on and the
+/// softpos binary allowed to attest too (the CLI tests).
+struct Env(LocalAcquirer);
 
-fn softpos_sha() -> String {
-    hex::encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        &std::fs::read(env!("CARGO_BIN_EXE_softpos")).unwrap(),
-    ))
-}
-
-struct Env {
-    _rt: tokio::runtime::Runtime,
-    run: Option<acquirer::Running>,
-    base: String,
-    db: PathBuf,
-    dir: PathBuf,
-    merchant_id: String,
-    code: String,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(run) = self.run.take() {
-            run.task.abort();
-        }
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.db.display()));
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+impl std::ops::Deref for Env {
+    type Target = LocalAcquirer;
+    fn deref(&self) -> &LocalAcquirer {
+        &self.0
     }
 }
 
 impl Env {
     fn start() -> Env {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let db = std::env::temp_dir().join(format!("pos-qr-{}.db", random_name()));
-        let config = acquirer::Config {
-            database: format!("sqlite:{}", db.display()),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_token: ADMIN.into(),
-            policy: acquirer::Policy::default(),
-            attestation: acquirer::default_attestation_policy(vec![BINARY.into(), softpos_sha()]),
-            clock: acquirer::Clock::System,
-        };
-        let run = rt.block_on(acquirer::spawn(&config)).unwrap();
-        acquirer::qr::enable_demo(&run.state);
-        let profiles =
-            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../cardsim/profiles"));
-        let seeded = rt
-            .block_on(acquirer::demo::seed(&run.state, profiles))
-            .unwrap();
-        let base = format!("http://{}", run.addr);
-        Env {
-            _rt: rt,
-            run: Some(run),
-            base,
-            db,
-            dir: std::env::temp_dir().join(format!("pos-qr-terminal-{}", random_name())),
-            merchant_id: seeded.merchant_id,
-            code: seeded.activation_code,
+        let softpos = support::sha256_file(env!("CARGO_BIN_EXE_softpos"));
+        let acq =
+            LocalAcquirer::start_with(BINARY, |c| c.attestation.allowed_binaries.push(softpos));
+        if let Some(run) = &acq.run {
+            acquirer::qr::enable_demo(&run.state);
         }
+        Env(acq)
     }
 
     fn options(&self) -> flow::TerminalOptions {
@@ -110,23 +64,11 @@ impl Env {
     /// The approved lines of today's statement for this merchant.
     fn lines(&self) -> Vec<Value> {
         let today = acquirer::util::date_of_ms(acquirer::Clock::System.now_ms());
-        let v: Value = ureq::get(&format!(
-            "{}/v1/merchants/{}/statement?from={today}&to={today}",
-            self.base, self.merchant_id
-        ))
-        .set("authorization", &format!("Bearer {ADMIN}"))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
-        v["lines"].as_array().unwrap().clone()
+        self.statement(&today)["lines"].as_array().unwrap().clone()
     }
 
     fn nowhere() -> String {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        drop(l);
-        format!("http://{addr}")
+        support::nowhere()
     }
 }
 
