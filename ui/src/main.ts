@@ -566,6 +566,8 @@ async function loadHistory(): Promise<void> {
   if (rows) hv.rows = rows;
   const totals = await attempt(() => api.totals(hv.totalsDate || null));
   if (totals) hv.totals = totals;
+  // attempt() drew before its answer was stored here.
+  render();
 }
 
 function historyScreen(): HTMLElement {
