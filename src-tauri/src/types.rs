@@ -394,8 +394,8 @@ pub struct HistoryRow {
     pub net_minor: Option<i64>,
     /// One English line from `pos`.
     pub message: String,
-    /// Whether the refund and void buttons apply (approved, with an
-    /// acquirer payment ID, not itself a refund, something left).
+    /// Whether the refund and void buttons apply (an approved card sale
+    /// with an acquirer payment ID and something left).
     pub can_refund: bool,
     pub can_void: bool,
 }
@@ -403,8 +403,10 @@ pub struct HistoryRow {
 impl From<&pos::history::Record> for HistoryRow {
     fn from(r: &pos::history::Record) -> Self {
         use pos::history::{Kind, Status};
+        // Card sales only: the acquirer's card refund and void refuse a QR
+        // payment, and `pos` has no QR refund call yet.
         let adjustable =
-            r.status == Status::Approved && r.kind != Kind::Refund && r.payment_id.is_some();
+            r.status == Status::Approved && r.kind == Kind::Purchase && r.payment_id.is_some();
         HistoryRow {
             tsc: r.tsc,
             kind: r.kind.as_str().into(),

@@ -538,6 +538,13 @@ fn merchant_presented_qr_is_paid_through_the_acquirer_and_recorded() {
         (rows[0].status.as_str(), rows[0].tsc),
         ("approved", Some(r.seq))
     );
+    // The card refund and void do not take a QR payment: no buttons, and
+    // asking anyway is refused by the acquirer.
+    assert!(!rows[0].can_refund && !rows[0].can_void);
+    assert_eq!(
+        env.core.refund(r.seq, None).unwrap_err().code,
+        ErrorCode::Refused
+    );
 }
 
 #[test]
