@@ -592,4 +592,14 @@ fn a_scanned_customer_code_is_charged_by_micropay() {
         sink.qr.lock().unwrap().last(),
         Some(QrPaymentEvent::Failed { .. })
     ));
+    // QR sales take seqs from the card payments' counter: a card payment
+    // afterwards gets the next one and is approved.
+    let card = result(&pay(&env.core, &sink, "visa-cvn18", 300)).clone();
+    assert_eq!(card.status, PayStatus::Approved);
+    assert!(
+        card.tsc > Some(poor.seq),
+        "{:?} after {}",
+        card.tsc,
+        poor.seq
+    );
 }
