@@ -12,6 +12,14 @@ const COMMANDS: &[&str] = &[
     "merchant_qr",
     "scan_code",
     "scan_image",
+    "history",
+    "receipt",
+    "save_receipt_pdf",
+    "print_receipt",
+    "refund",
+    "void_payment",
+    "totals",
+    "qr_charge",
 ];
 
 fn main() {

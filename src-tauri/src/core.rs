@@ -4,9 +4,10 @@
 //! only sequences them and reports each Book A step to a [`Sink`].
 
 use crate::types::{
-    AppStatus, AttestationStatus, CommandError, CurrencyInfo, Enrollment, ErrorCode, MerchantQr,
-    OfflineStatus, PaymentEvent, PaymentResult, ReaderInfo, ScannedCode, Settings, UiRequest,
-    VirtualCard,
+    AppStatus, AttestationStatus, CommandError, CurrencyInfo, DayTotals, Enrollment, ErrorCode,
+    HistoryQuery, HistoryRow, MerchantQr, OfflineStatus, PaymentEvent, PaymentResult,
+    QrPaymentEvent, QrPaymentResult, ReaderInfo, ReceiptView, SavedReceipt, ScannedCode, Settings,
+    UiRequest, VirtualCard,
 };
 use kernel::outcome::{Message, Status};
 use pos::queue::Queue;
@@ -19,6 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub trait Sink: Send + Sync {
     fn payment(&self, event: &PaymentEvent);
     fn status(&self, status: &AppStatus);
+    fn qr(&self, event: &QrPaymentEvent);
 }
 
 /// How the app was started.
@@ -63,6 +65,7 @@ pub struct Core {
     network_on: AtomicBool,
     /// A card is in the field: one card loop at a time.
     card_busy: AtomicBool,
+    qr_polling: Mutex<pos::qr::flow::Polling>,
 }
 
 fn internal(e: impl std::fmt::Display) -> CommandError {
@@ -94,6 +97,7 @@ impl Core {
             }),
             network_on: AtomicBool::new(true),
             card_busy: AtomicBool::new(false),
+            qr_polling: Mutex::new(pos::qr::flow::Polling::default()),
             opts,
         };
         if Identity::exists(&core.terminal_dir()) {
@@ -426,8 +430,26 @@ impl Core {
             let Some(t) = s.terminal.as_mut() else {
                 return Err(not_enrolled());
             };
-            let paid = pos::pay::charge(&mut t.client, &mut t.queue, outcome, pending.amount_minor)
-                .map_err(internal)?;
+            let mut paid =
+                pos::pay::charge(&mut t.client, &mut t.queue, outcome, pending.amount_minor)
+                    .map_err(internal)?;
+            // After the payment's own durable step, as `pos::pay::pay`
+            // does: a history that cannot be written is told to the
+            // merchant, it does not undo the payment.
+            let currency = t.client.identity().config().currency;
+            let recorded =
+                pos::history::History::open_in(&self.terminal_dir()).and_then(|mut h| {
+                    pos::history::record_charge(
+                        &mut h,
+                        &paid,
+                        pending.amount_minor,
+                        currency,
+                        pos::sync::now_ms(),
+                    )
+                });
+            if let Err(e) = recorded {
+                paid.message = format!("{} (history not written: {e})", paid.message);
+            }
             if paid.response.is_some() {
                 s.last_sync_ms = Some(pos::sync::now_ms());
                 s.attestation = Some(AttestationStatus::Passed);
@@ -507,6 +529,290 @@ impl Core {
             amount_minor,
             expires_in_s: 120,
         })
+    }
+}
+
+/// The history, receipts, refunds, voids and totals: each a call into
+/// `pos::history` over the terminal's data directory.
+impl Core {
+    fn enrolled_dir(&self) -> Result<PathBuf, CommandError> {
+        if self.lock().terminal.is_none() {
+            return Err(not_enrolled());
+        }
+        Ok(self.terminal_dir())
+    }
+
+    /// Payments matching `query`, newest first.
+    pub fn history(&self, query: &HistoryQuery) -> Result<Vec<HistoryRow>, CommandError> {
+        let dir = self.enrolled_dir()?;
+        let filter = filter_of(query)?;
+        let records = pos::history::ops::search(&dir, &filter).map_err(pos_error)?;
+        Ok(records.iter().map(HistoryRow::from).collect())
+    }
+
+    fn receipt_of(&self, tsc: u32) -> Result<pos::receipt::Receipt, CommandError> {
+        let dir = self.enrolled_dir()?;
+        pos::history::ops::receipt(&dir, tsc).map_err(|e| match e {
+            pos::PosError::Usage(m) => CommandError::new(ErrorCode::NotFound, m),
+            other => pos_error(other),
+        })
+    }
+
+    /// The receipt of the payment under `tsc`, as HTML and text.
+    pub fn receipt(&self, tsc: u32) -> Result<ReceiptView, CommandError> {
+        let r = self.receipt_of(tsc)?;
+        Ok(ReceiptView {
+            tsc,
+            html: r.to_html(),
+            text: r.to_text(RECEIPT_WIDTH),
+        })
+    }
+
+    /// Writes the receipt as a PDF into `<data dir>/receipts/`.
+    pub fn save_receipt_pdf(&self, tsc: u32) -> Result<SavedReceipt, CommandError> {
+        let pdf = self.receipt_of(tsc)?.to_pdf();
+        let dir = self.opts.data_dir.join("receipts");
+        std::fs::create_dir_all(&dir).map_err(internal)?;
+        let path = dir.join(format!("receipt-{tsc}.pdf"));
+        std::fs::write(&path, &pdf).map_err(internal)?;
+        Ok(SavedReceipt {
+            path: path.display().to_string(),
+            bytes: pdf.len() as u64,
+        })
+    }
+
+    /// Writes the receipt's ESC/POS bytes to the configured printer device.
+    pub fn print_receipt(&self, tsc: u32) -> Result<SavedReceipt, CommandError> {
+        let device = self.lock().settings.printer_device.trim().to_string();
+        if device.is_empty() {
+            return Err(CommandError::new(
+                ErrorCode::NoPrinter,
+                "no printer is configured (Settings, printer device)",
+            ));
+        }
+        let bytes = self.receipt_of(tsc)?.to_escpos(RECEIPT_WIDTH);
+        // Append, never truncate: a device node ignores it, and a file
+        // standing in for a printer keeps every receipt sent to it.
+        let mut out = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&device)
+            .map_err(|e| CommandError::new(ErrorCode::NoPrinter, format!("{device}: {e}")))?;
+        std::io::Write::write_all(&mut out, &bytes)
+            .map_err(|e| CommandError::new(ErrorCode::NoPrinter, format!("{device}: {e}")))?;
+        Ok(SavedReceipt {
+            path: device,
+            bytes: bytes.len() as u64,
+        })
+    }
+
+    /// Refunds `amount_minor` (all that is left if `None`) of the approved
+    /// payment under `tsc`; the refund's own row.
+    pub fn refund(&self, tsc: u32, amount_minor: Option<u64>) -> Result<HistoryRow, CommandError> {
+        let dir = self.enrolled_dir()?;
+        self.known(&dir, tsc)?;
+        let mut history = pos::history::History::open_in(&dir).map_err(internal)?;
+        let mut s = self.lock();
+        let t = s.terminal.as_mut().ok_or_else(not_enrolled)?;
+        let adj =
+            pos::history::ops::refund(&mut t.client, &mut t.queue, &mut history, tsc, amount_minor)
+                .map_err(adjustment_error)?;
+        Ok(HistoryRow::from(&adj.record))
+    }
+
+    /// Voids the approved, unsettled payment under `tsc`; its new row.
+    pub fn void(&self, tsc: u32) -> Result<HistoryRow, CommandError> {
+        let dir = self.enrolled_dir()?;
+        self.known(&dir, tsc)?;
+        let mut history = pos::history::History::open_in(&dir).map_err(internal)?;
+        let mut s = self.lock();
+        let t = s.terminal.as_mut().ok_or_else(not_enrolled)?;
+        let adj =
+            pos::history::ops::void(&mut t.client, &mut history, tsc).map_err(adjustment_error)?;
+        Ok(HistoryRow::from(&adj.record))
+    }
+
+    fn known(&self, dir: &Path, tsc: u32) -> Result<(), CommandError> {
+        let h = pos::history::History::open_in(dir).map_err(internal)?;
+        match h.by_tsc(tsc).map_err(internal)? {
+            Some(_) => Ok(()),
+            None => Err(CommandError::new(
+                ErrorCode::NotFound,
+                format!("no payment with tsc {tsc} in the history"),
+            )),
+        }
+    }
+
+    /// One business date's totals (`YYYY-MM-DD`, UTC; today if `None`).
+    pub fn totals(&self, date: Option<&str>) -> Result<DayTotals, CommandError> {
+        let dir = self.enrolled_dir()?;
+        let t =
+            pos::history::ops::totals(&dir, date.filter(|d| !d.is_empty())).map_err(pos_error)?;
+        Ok(DayTotals::from(&t))
+    }
+
+    /// A QR sale with the acquirer: a merchant-presented order whose code
+    /// the window shows (`scanned` = `None`), or the customer's scanned
+    /// code charged by micropay. Each step goes to `sink.qr`; the sale is
+    /// recorded in the history by `pos`. Blocking until the sale ends (at
+    /// most the polling timeout): call it off the UI thread.
+    pub fn qr_sale(
+        &self,
+        amount_minor: u64,
+        scanned: Option<&str>,
+        sink: &dyn Sink,
+    ) -> Result<QrPaymentResult, CommandError> {
+        let r = self.run_qr(amount_minor, scanned, sink);
+        match &r {
+            Ok(result) => sink.qr(&QrPaymentEvent::Done {
+                result: result.clone(),
+            }),
+            Err(error) => sink.qr(&QrPaymentEvent::Failed {
+                error: error.clone(),
+            }),
+        }
+        r
+    }
+
+    fn run_qr(
+        &self,
+        amount_minor: u64,
+        scanned: Option<&str>,
+        sink: &dyn Sink,
+    ) -> Result<QrPaymentResult, CommandError> {
+        let dir = self.enrolled_dir()?;
+        if self.card_busy.load(Ordering::SeqCst) {
+            return Err(CommandError::new(ErrorCode::Busy, "a card is being read"));
+        }
+        let currency = self.currency()?;
+        if let Some(code) = scanned {
+            pos::qr::CustomerCode::parse(code)
+                .map_err(|e| CommandError::new(ErrorCode::InvalidCode, e.to_string()))?;
+        }
+        let opts = pos::qr::flow::TerminalOptions {
+            acquirer: self.base_url(),
+            data_dir: dir,
+            activation_code: None,
+            binary_sha256: self.opts.binary_sha256.clone(),
+        };
+        let req = pos::qr::flow::QrSaleRequest {
+            amount_minor,
+            currency: currency.alpha,
+            polling: self
+                .qr_polling
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        };
+        let mut on_event = |e: &pos::qr::flow::QrEvent<'_>| {
+            if let Some(ev) = qr_event(e) {
+                sink.qr(&ev);
+            }
+        };
+        let r =
+            pos::qr::flow::run_sale(&opts, &req, scanned, &mut on_event).map_err(|e| match e {
+                pos::PosError::Usage(m) => CommandError::new(ErrorCode::InvalidAmount, m),
+                other => CommandError::new(ErrorCode::Refused, other.to_string()),
+            })?;
+        Ok(QrPaymentResult {
+            outcome: serde_json::to_value(r.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            seq: r.seq,
+            order_id: r.order_id,
+            wallet: r.wallet,
+            masked_code: r.masked_code,
+            amount_minor: r.amount_minor,
+            payment_id: r.payment_id,
+            message: r.message,
+        })
+    }
+
+    /// Tests shorten how long a QR sale waits for the customer.
+    pub fn set_qr_polling(&self, polling: pos::qr::flow::Polling) {
+        *self
+            .qr_polling
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = polling;
+    }
+}
+
+/// Receipts are laid out for a 42-column (80 mm) printer.
+const RECEIPT_WIDTH: usize = 42;
+
+fn qr_event(e: &pos::qr::flow::QrEvent<'_>) -> Option<QrPaymentEvent> {
+    use pos::qr::flow::QrEvent as E;
+    Some(match e {
+        E::Show { payload, order } => QrPaymentEvent::Show {
+            order_id: order.order_id.clone(),
+            payload: (*payload).to_string(),
+            // A code that cannot be drawn is still shown as text.
+            svg: pos::qr::render::svg(payload, 280).unwrap_or_default(),
+            amount_minor: order.amount_minor,
+            expires_ms: order.expires_ms,
+        },
+        E::Status(order) => QrPaymentEvent::Status {
+            status: order.status.clone(),
+            reason: order.reason.clone(),
+        },
+        E::Cancelling { why } => QrPaymentEvent::Cancelling {
+            why: (*why).to_string(),
+        },
+    })
+}
+
+fn filter_of(q: &HistoryQuery) -> Result<pos::history::Filter, CommandError> {
+    let usage = |e: pos::history::HistoryError| CommandError::new(ErrorCode::Usage, e.to_string());
+    let some = |o: &Option<String>| {
+        o.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let (from, to) = (some(&q.from), some(&q.to));
+    for d in [&from, &to].into_iter().flatten() {
+        pos::history::check_day(d).map_err(usage)?;
+    }
+    let last4 = some(&q.last4);
+    if let Some(l) = &last4 {
+        if l.len() != 4 || !l.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(CommandError::new(
+                ErrorCode::Usage,
+                "last 4 digits: four digits",
+            ));
+        }
+    }
+    Ok(pos::history::Filter {
+        from,
+        to,
+        status: some(&q.status)
+            .map(|v| v.parse())
+            .transpose()
+            .map_err(usage)?,
+        kind: some(&q.kind)
+            .map(|v| v.parse())
+            .transpose()
+            .map_err(usage)?,
+        min_amount_minor: None,
+        max_amount_minor: None,
+        last4,
+    })
+}
+
+fn pos_error(e: pos::PosError) -> CommandError {
+    match e {
+        pos::PosError::Usage(m) => CommandError::new(ErrorCode::Usage, m),
+        other => internal(other),
+    }
+}
+
+/// A refund or void the rules or the acquirer refused, or that got no
+/// answer.
+fn adjustment_error(e: pos::PosError) -> CommandError {
+    match e {
+        pos::PosError::Usage(m) => CommandError::new(ErrorCode::Refused, m),
+        other => CommandError::new(ErrorCode::AcquirerUnreachable, other.to_string()),
     }
 }
 

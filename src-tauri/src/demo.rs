@@ -52,6 +52,9 @@ pub fn start(data_dir: &Path, binary_sha256: &str) -> Result<DemoAcquirer, Strin
         let seeded = acquirer::demo::seed(&run.state, Path::new(PROFILES))
             .await
             .map_err(|e| format!("demo seeding: {} ({})", e.message, e.code))?;
+        // The demo's customer pays a shown QR order through the acquirer
+        // (`POST /v1/demo/qr/orders/{id}/pay`), as `serve --demo` allows.
+        acquirer::qr::enable_demo(&run.state);
         Ok::<_, String>((run, seeded))
     })?;
     Ok(DemoAcquirer {

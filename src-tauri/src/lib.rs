@@ -14,7 +14,8 @@ pub mod types;
 
 use crate::core::{Core, Options, Sink};
 use crate::types::{
-    AppStatus, CommandError, ErrorCode, MerchantQr, PaymentEvent, ScannedCode, Settings, UiRequest,
+    AppStatus, CommandError, DayTotals, ErrorCode, HistoryQuery, HistoryRow, MerchantQr,
+    PaymentEvent, QrPaymentEvent, ReceiptView, SavedReceipt, ScannedCode, Settings, UiRequest,
 };
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
@@ -29,6 +30,9 @@ impl Sink for WindowSink {
     }
     fn status(&self, status: &AppStatus) {
         let _ = self.0.emit("status", status);
+    }
+    fn qr(&self, event: &QrPaymentEvent) {
+        let _ = self.0.emit("qr", event);
     }
 }
 
@@ -158,6 +162,72 @@ fn scan_image(request: tauri::ipc::Request<'_>) -> Result<ScannedCode, CommandEr
             "send the frame as raw bytes",
         )),
     }
+}
+
+#[tauri::command]
+async fn history(
+    started: CoreState<'_>,
+    query: HistoryQuery,
+) -> Result<Vec<HistoryRow>, CommandError> {
+    let core = started.now()?;
+    blocking(move || core.history(&query)).await
+}
+
+#[tauri::command]
+async fn receipt(started: CoreState<'_>, tsc: u32) -> Result<ReceiptView, CommandError> {
+    let core = started.now()?;
+    blocking(move || core.receipt(tsc)).await
+}
+
+#[tauri::command]
+async fn save_receipt_pdf(started: CoreState<'_>, tsc: u32) -> Result<SavedReceipt, CommandError> {
+    let core = started.now()?;
+    blocking(move || core.save_receipt_pdf(tsc)).await
+}
+
+#[tauri::command]
+async fn print_receipt(started: CoreState<'_>, tsc: u32) -> Result<SavedReceipt, CommandError> {
+    let core = started.now()?;
+    blocking(move || core.print_receipt(tsc)).await
+}
+
+#[tauri::command]
+async fn refund(
+    started: CoreState<'_>,
+    tsc: u32,
+    amount_minor: Option<u64>,
+) -> Result<HistoryRow, CommandError> {
+    let core = started.now()?;
+    blocking(move || core.refund(tsc, amount_minor)).await
+}
+
+#[tauri::command]
+async fn void_payment(started: CoreState<'_>, tsc: u32) -> Result<HistoryRow, CommandError> {
+    let core = started.now()?;
+    blocking(move || core.void(tsc)).await
+}
+
+#[tauri::command]
+async fn totals(started: CoreState<'_>, date: Option<String>) -> Result<DayTotals, CommandError> {
+    let core = started.now()?;
+    blocking(move || core.totals(date.as_deref())).await
+}
+
+/// Returns at once; the sale's steps arrive as `qr` events. `code` is the
+/// customer's scanned code; without it the acquirer's order is shown.
+#[tauri::command]
+fn qr_charge(
+    app: AppHandle,
+    started: CoreState<'_>,
+    amount_minor: u64,
+    code: Option<String>,
+) -> Result<(), CommandError> {
+    let core = started.now()?;
+    std::thread::spawn(move || {
+        // Failures are reported as a `failed` event by qr_sale.
+        let _ = core.qr_sale(amount_minor, code.as_deref(), &WindowSink(app));
+    });
+    Ok(())
 }
 
 /// Forwards queued payments in the background while there are some.
@@ -293,6 +363,14 @@ pub fn run() -> std::process::ExitCode {
             merchant_qr,
             scan_code,
             scan_image,
+            history,
+            receipt,
+            save_receipt_pdf,
+            print_receipt,
+            refund,
+            void_payment,
+            totals,
+            qr_charge,
         ])
         .setup(setup)
         .run(tauri::generate_context!());

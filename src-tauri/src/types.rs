@@ -82,6 +82,9 @@ pub struct Settings {
     pub sounds: bool,
     /// First lines of every receipt.
     pub receipt_header: String,
+    /// Where "Print" writes a receipt's ESC/POS bytes (`/dev/usb/lp0`, a
+    /// serial port, a file); empty when no printer is configured.
+    pub printer_device: String,
 }
 
 impl Default for Settings {
@@ -92,6 +95,7 @@ impl Default for Settings {
             language: "en".into(),
             sounds: true,
             receipt_header: String::new(),
+            printer_device: String::new(),
         }
     }
 }
@@ -155,6 +159,12 @@ pub enum ErrorCode {
     InvalidCode,
     /// Demo-only command outside demo mode, or a bad argument.
     Usage,
+    /// No payment under that sequence number in the history.
+    NotFound,
+    /// The acquirer refused a refund, void or QR payment.
+    Refused,
+    /// "Print" with no printer device configured.
+    NoPrinter,
     /// Local storage or our own configuration failed.
     Internal,
 }
@@ -344,6 +354,197 @@ pub struct ScannedCode {
     pub summary: String,
 }
 
+/// What the history screen asks for; every field narrows, `None` means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HistoryQuery {
+    /// First business date, `YYYY-MM-DD`, inclusive.
+    pub from: Option<String>,
+    /// Last business date, inclusive.
+    pub to: Option<String>,
+    /// `approved`, `declined`, `accepted_offline`, `reversed`, `voided`,
+    /// `refused`.
+    pub status: Option<String>,
+    /// `purchase`, `refund`, `qr`.
+    pub kind: Option<String>,
+    /// Last four digits of the card number.
+    pub last4: Option<String>,
+}
+
+/// One payment in the history list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryRow {
+    pub tsc: Option<u32>,
+    /// `purchase`, `refund`, `qr`.
+    pub kind: String,
+    /// As in [`HistoryQuery::status`].
+    pub status: String,
+    /// `online`, `offline`, `card`, `qr`.
+    pub channel: String,
+    pub amount_minor: u64,
+    /// ISO 4217 numeric.
+    pub currency: u16,
+    /// Masked card number or wallet; never a clear PAN.
+    pub payer: String,
+    pub business_date: String,
+    pub created_ms: u64,
+    pub refunded_minor: u64,
+    /// Signed net after the acquirer's fee, once it has answered.
+    pub net_minor: Option<i64>,
+    /// One English line from `pos`.
+    pub message: String,
+    /// Whether the refund and void buttons apply (an approved card sale
+    /// with an acquirer payment ID and something left).
+    pub can_refund: bool,
+    pub can_void: bool,
+}
+
+impl From<&pos::history::Record> for HistoryRow {
+    fn from(r: &pos::history::Record) -> Self {
+        use pos::history::{Kind, Status};
+        // Card sales only: the acquirer's card refund and void refuse a QR
+        // payment, and `pos` has no QR refund call yet.
+        let adjustable =
+            r.status == Status::Approved && r.kind == Kind::Purchase && r.payment_id.is_some();
+        HistoryRow {
+            tsc: r.tsc,
+            kind: r.kind.as_str().into(),
+            status: r.status.as_str().into(),
+            channel: r.channel.clone(),
+            amount_minor: r.amount_minor,
+            currency: r.currency,
+            payer: r.payer(),
+            business_date: r.business_date.clone(),
+            created_ms: r.created_ms,
+            refunded_minor: r.refunded_minor,
+            net_minor: r.net_minor,
+            message: r.message.clone(),
+            can_refund: adjustable && r.refunded_minor < r.amount_minor,
+            can_void: adjustable && r.refunded_minor == 0,
+        }
+    }
+}
+
+/// One payment's receipt, as the window shows it.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptView {
+    pub tsc: u32,
+    /// Self-contained HTML (`pos::receipt::Receipt::to_html`), shown in a
+    /// sandboxed frame.
+    pub html: String,
+    /// The same receipt as plain text.
+    pub text: String,
+}
+
+/// Where a receipt was written.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedReceipt {
+    pub path: String,
+    pub bytes: u64,
+}
+
+/// Count and sum of one (kind, status) group of a day.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TotalsGroup {
+    pub kind: String,
+    pub status: String,
+    pub count: u64,
+    pub amount_minor: u64,
+}
+
+/// One business day's totals (`pos::history::Totals`).
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DayTotals {
+    pub date: String,
+    pub groups: Vec<TotalsGroup>,
+    /// What the acquirer's settlement for the day should hold.
+    pub settled_count: u64,
+    pub gross_minor: i64,
+    pub fees_minor: i64,
+    pub net_minor: i64,
+    /// Accepted offline, not yet delivered.
+    pub pending_count: u64,
+    pub pending_minor: u64,
+}
+
+impl From<&pos::history::Totals> for DayTotals {
+    fn from(t: &pos::history::Totals) -> Self {
+        DayTotals {
+            date: t.date.clone(),
+            groups: t
+                .groups
+                .iter()
+                .map(|g| TotalsGroup {
+                    kind: g.kind.clone(),
+                    status: g.status.clone(),
+                    count: g.count,
+                    amount_minor: g.amount_minor,
+                })
+                .collect(),
+            settled_count: t.settled_count,
+            gross_minor: t.gross_minor,
+            fees_minor: t.fees_minor,
+            net_minor: t.net_minor,
+            pending_count: t.pending_count,
+            pending_minor: t.pending_minor,
+        }
+    }
+}
+
+/// How a QR payment with the acquirer ended (`pos::qr::flow::QrResult`).
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct QrPaymentResult {
+    /// `paid`, `declined`, `cancelled`, `expired`, `reversed`, `unknown`.
+    pub outcome: String,
+    pub seq: u32,
+    pub order_id: Option<String>,
+    pub wallet: Option<String>,
+    /// The customer's code, masked.
+    pub masked_code: Option<String>,
+    pub amount_minor: u64,
+    pub payment_id: Option<String>,
+    /// One English line from `pos`.
+    pub message: String,
+}
+
+/// The `qr` event: one step of a QR payment with the acquirer.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum QrPaymentEvent {
+    /// Show this merchant-presented code: the acquirer's order.
+    Show {
+        order_id: String,
+        payload: String,
+        svg: String,
+        amount_minor: u64,
+        /// When the order lapses, ms since 1970.
+        expires_ms: i64,
+    },
+    /// The order's status at the acquirer (`NOTPAY`, `USERPAYING`,
+    /// `SUCCESS`, ...).
+    Status {
+        status: String,
+        reason: String,
+    },
+    /// Nobody paid in time: the terminal is cancelling the order.
+    Cancelling {
+        why: String,
+    },
+    Done {
+        result: QrPaymentResult,
+    },
+    /// Nothing was charged (offline, refused, misread code).
+    Failed {
+        error: CommandError,
+    },
+}
+
 /// Every generated declaration, in file order.
 pub fn typescript() -> String {
     use ts_rs::Config;
@@ -368,6 +569,14 @@ pub fn typescript() -> String {
         PaymentEvent::decl(&cfg),
         MerchantQr::decl(&cfg),
         ScannedCode::decl(&cfg),
+        HistoryQuery::decl(&cfg),
+        HistoryRow::decl(&cfg),
+        ReceiptView::decl(&cfg),
+        SavedReceipt::decl(&cfg),
+        TotalsGroup::decl(&cfg),
+        DayTotals::decl(&cfg),
+        QrPaymentResult::decl(&cfg),
+        QrPaymentEvent::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src-tauri/src/types.rs by `SOFTPOS_UPDATE_TYPES=1 cargo test`.\n// Do not edit: the test fails when this file is stale.\n\n",

@@ -7,7 +7,8 @@
 use softpos_app::core::{scan, scan_image, Core, Options, Sink};
 use softpos_app::demo::{self, DemoAcquirer};
 use softpos_app::types::{
-    AppStatus, AttestationStatus, ErrorCode, PayStatus, PaymentEvent, PaymentResult, UiMessage,
+    AppStatus, AttestationStatus, ErrorCode, HistoryQuery, PayStatus, PaymentEvent, PaymentResult,
+    QrPaymentEvent, UiMessage,
 };
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,9 @@ const BINARY: &str = "9f2c1e0b7a4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e
 struct Recorded {
     payments: Mutex<Vec<PaymentEvent>>,
     statuses: Mutex<Vec<AppStatus>>,
+    qr: Mutex<Vec<QrPaymentEvent>>,
+    /// Set: a shown QR order is paid by the demo customer with this code.
+    pay_shown: Option<(String, String)>,
 }
 
 impl Sink for Recorded {
@@ -26,6 +30,20 @@ impl Sink for Recorded {
     }
     fn status(&self, s: &AppStatus) {
         self.statuses.lock().unwrap().push(s.clone());
+    }
+    fn qr(&self, e: &QrPaymentEvent) {
+        if let (QrPaymentEvent::Show { order_id, .. }, Some((base, code))) = (e, &self.pay_shown) {
+            let url = format!("{base}/v1/demo/qr/orders/{order_id}/pay");
+            let body = serde_json::json!({ "code": code }).to_string();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                ureq::post(&url)
+                    .set("content-type", "application/json")
+                    .send_string(&body)
+                    .unwrap();
+            });
+        }
+        self.qr.lock().unwrap().push(e.clone());
     }
 }
 
@@ -166,7 +184,7 @@ fn approved_online_walks_the_book_a_steps() {
     let pan = r.masked_pan.clone().unwrap();
     assert!(pan.contains('*'), "{pan}");
     let json = serde_json::to_string(&events).unwrap();
-    assert!(!json.contains("4761730000000010"));
+    assert!(!json.contains("4761739001010119"));
     assert_eq!(env.core.status().attestation, AttestationStatus::Passed);
     // Another payment may start now; a second one while waiting may not.
     env.core.start_payment(100, &sink).unwrap();
@@ -318,4 +336,270 @@ fn settings_are_checked_and_kept() {
     );
     let text = std::fs::read_to_string(env.dir.join("settings.json")).unwrap();
     assert!(text.contains("zh-CN"));
+}
+
+fn all(core: &Core) -> Vec<softpos_app::types::HistoryRow> {
+    core.history(&HistoryQuery::default()).unwrap()
+}
+
+#[test]
+fn card_payments_are_written_to_the_history() {
+    let env = enrolled();
+    let sink = Recorded::default();
+    let ok = result(&pay(&env.core, &sink, "visa-cvn18", 2500)).clone();
+    let declined = result(&pay(&env.core, &sink, "visa-decline", 1999)).clone();
+    // Try Again ends no payment: nothing to record.
+    let again = result(&pay(&env.core, &sink, "visa-removed", 700)).clone();
+    assert!(again.retry);
+    env.core.cancel_payment().unwrap();
+    let rows = all(&env.core);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let approved = rows.iter().find(|r| r.tsc == ok.tsc).unwrap();
+    assert_eq!(approved.status, "approved");
+    assert_eq!(approved.kind, "purchase");
+    assert_eq!(approved.amount_minor, 2500);
+    assert!(approved.payer.contains('*') && approved.payer.ends_with("0119"));
+    assert!(approved.can_refund && approved.can_void);
+    let d = rows.iter().find(|r| r.amount_minor == 1999).unwrap();
+    assert_eq!(d.status, "declined");
+    assert!(!d.can_refund && !d.can_void);
+    assert_eq!(declined.status, PayStatus::Declined);
+    // No clear PAN anywhere in what the window gets.
+    assert!(!serde_json::to_string(&rows)
+        .unwrap()
+        .contains("4761739001010119"));
+}
+
+#[test]
+fn history_filters_narrow_and_bad_filters_are_refused() {
+    let env = enrolled();
+    let sink = Recorded::default();
+    pay(&env.core, &sink, "visa-cvn18", 2500);
+    pay(&env.core, &sink, "mastercard-decline", 1999);
+    let q = |status: &str, last4: &str| HistoryQuery {
+        status: Some(status.into()),
+        last4: Some(last4.into()),
+        ..HistoryQuery::default()
+    };
+    assert_eq!(env.core.history(&q("approved", "")).unwrap().len(), 1);
+    assert_eq!(env.core.history(&q("declined", "")).unwrap().len(), 1);
+    assert_eq!(env.core.history(&q("voided", "")).unwrap().len(), 0);
+    assert_eq!(env.core.history(&q("", "0119")).unwrap().len(), 1);
+    assert_eq!(env.core.history(&q("declined", "0434")).unwrap().len(), 1);
+    assert_eq!(env.core.history(&q("approved", "0434")).unwrap().len(), 0);
+    assert_eq!(env.core.history(&q("", "9999")).unwrap().len(), 0);
+    let today = all(&env.core)[0].business_date.clone();
+    let day = |from: &str| HistoryQuery {
+        from: Some(from.into()),
+        to: Some(from.into()),
+        kind: Some("purchase".into()),
+        ..HistoryQuery::default()
+    };
+    assert_eq!(env.core.history(&day(&today)).unwrap().len(), 2);
+    assert_eq!(env.core.history(&day("2000-01-01")).unwrap().len(), 0);
+    for bad in [q("paid", ""), q("", "12a4"), day("2026-1-01")] {
+        assert_eq!(env.core.history(&bad).unwrap_err().code, ErrorCode::Usage);
+    }
+}
+
+#[test]
+fn receipts_show_save_and_print() {
+    let env = enrolled();
+    let sink = Recorded::default();
+    let tsc = result(&pay(&env.core, &sink, "visa-cvn18", 2500))
+        .tsc
+        .unwrap();
+    let r = env.core.receipt(tsc).unwrap();
+    assert!(r.html.contains("Demo Grocery"), "{}", r.html);
+    assert!(r.text.contains("25.00"), "{}", r.text);
+    assert!(!r.html.contains("4761739001010119"));
+    assert_eq!(
+        env.core.receipt(tsc + 100).unwrap_err().code,
+        ErrorCode::NotFound
+    );
+    let saved = env.core.save_receipt_pdf(tsc).unwrap();
+    let pdf = std::fs::read(&saved.path).unwrap();
+    assert!(pdf.starts_with(b"%PDF-1.4"));
+    assert!(saved.path.starts_with(env.dir.to_str().unwrap()));
+    assert_eq!(saved.bytes, pdf.len() as u64);
+    // No printer configured: said so, nothing written.
+    assert_eq!(
+        env.core.print_receipt(tsc).unwrap_err().code,
+        ErrorCode::NoPrinter
+    );
+    let printer = env.dir.join("printer.bin");
+    let mut s = env.core.status().settings;
+    s.printer_device = printer.display().to_string();
+    env.core.save_settings(s).unwrap();
+    let printed = env.core.print_receipt(tsc).unwrap();
+    let bytes = std::fs::read(&printer).unwrap();
+    assert_eq!(bytes.len() as u64, printed.bytes);
+    // ESC @ (initialise) first, a cut (GS V) at the end.
+    assert_eq!(bytes.get(..2), Some(&[0x1b, 0x40][..]));
+    assert!(bytes.windows(2).any(|w| w == [0x1d, 0x56]));
+}
+
+#[test]
+fn refund_void_and_the_days_totals() {
+    let env = enrolled();
+    let sink = Recorded::default();
+    let a = result(&pay(&env.core, &sink, "visa-cvn18", 2500))
+        .tsc
+        .unwrap();
+    let b = result(&pay(&env.core, &sink, "visa-cvn18", 1000))
+        .tsc
+        .unwrap();
+    let refund = env.core.refund(a, Some(500)).unwrap();
+    assert_eq!((refund.kind.as_str(), refund.amount_minor), ("refund", 500));
+    // More than is left is refused; so is refunding a refund.
+    assert_eq!(
+        env.core.refund(a, Some(2001)).unwrap_err().code,
+        ErrorCode::Refused
+    );
+    assert_eq!(
+        env.core.refund(refund.tsc.unwrap(), None).unwrap_err().code,
+        ErrorCode::Refused
+    );
+    assert_eq!(
+        env.core.refund(999, None).unwrap_err().code,
+        ErrorCode::NotFound
+    );
+    let voided = env.core.void(b).unwrap();
+    assert_eq!(voided.status, "voided");
+    assert!(!voided.can_refund && !voided.can_void);
+    assert_eq!(env.core.void(b).unwrap_err().code, ErrorCode::Refused);
+    let rows = all(&env.core);
+    let orig = rows.iter().find(|r| r.tsc == Some(a)).unwrap();
+    assert_eq!(orig.refunded_minor, 500);
+    let t = env.core.totals(None).unwrap();
+    // Settled: the purchase (+2500) and the refund (-500); the void is out.
+    assert_eq!(t.settled_count, 2);
+    assert_eq!(t.gross_minor, 2000);
+    assert_eq!(t.net_minor, t.gross_minor - t.fees_minor);
+    assert!(t
+        .groups
+        .iter()
+        .any(|g| g.status == "voided" && g.count == 1));
+    let other = env.core.totals(Some("2000-01-01")).unwrap();
+    assert_eq!((other.settled_count, other.gross_minor), (0, 0));
+    assert_eq!(
+        env.core.totals(Some("yesterday")).unwrap_err().code,
+        ErrorCode::Usage
+    );
+}
+
+fn fast_qr(core: &Core, timeout_ms: u64) {
+    core.set_qr_polling(pos::qr::flow::Polling {
+        first: std::time::Duration::from_millis(100),
+        max: std::time::Duration::from_millis(300),
+        timeout: std::time::Duration::from_millis(timeout_ms),
+        ..pos::qr::flow::Polling::default()
+    });
+}
+
+fn alipay(nn: u8) -> String {
+    let r = u64::from_be_bytes(acquirer::util::random_bytes::<8>()) % 100_000_000_000_000;
+    format!("28{r:014}{nn:02}")
+}
+
+#[test]
+fn merchant_presented_qr_is_paid_through_the_acquirer_and_recorded() {
+    let env = enrolled();
+    fast_qr(&env.core, 10_000);
+    let sink = Recorded {
+        pay_shown: Some((env.acquirer.as_ref().unwrap().url.clone(), alipay(0))),
+        ..Recorded::default()
+    };
+    let r = env.core.qr_sale(1500, None, &sink).unwrap();
+    assert_eq!(r.outcome, "paid", "{r:?}");
+    assert_eq!(r.wallet.as_deref(), Some("alipay"));
+    let events = sink.qr.lock().unwrap().clone();
+    let QrPaymentEvent::Show {
+        payload,
+        svg,
+        amount_minor,
+        ..
+    } = &events[0]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(*amount_minor, 1500);
+    assert!(svg.starts_with("<svg") || svg.starts_with("<?xml"), "{svg}");
+    assert_eq!(scan(payload).unwrap().kind, "merchant");
+    assert!(matches!(&events[1], QrPaymentEvent::Status { status, .. } if status == "NOTPAY"));
+    assert!(matches!(events.last(), Some(QrPaymentEvent::Done { .. })));
+    let rows = env.core.history(&HistoryQuery {
+        kind: Some("qr".into()),
+        ..HistoryQuery::default()
+    });
+    let rows = rows.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].status.as_str(), rows[0].tsc),
+        ("approved", Some(r.seq))
+    );
+    // The card refund and void do not take a QR payment: no buttons, and
+    // asking anyway is refused by the acquirer.
+    assert!(!rows[0].can_refund && !rows[0].can_void);
+    assert_eq!(
+        env.core.refund(r.seq, None).unwrap_err().code,
+        ErrorCode::Refused
+    );
+}
+
+#[test]
+fn an_unpaid_qr_order_is_cancelled_and_recorded_declined() {
+    let env = enrolled();
+    fast_qr(&env.core, 800);
+    let sink = Recorded::default();
+    let r = env.core.qr_sale(900, None, &sink).unwrap();
+    assert_eq!(r.outcome, "cancelled", "{r:?}");
+    let events = sink.qr.lock().unwrap().clone();
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, QrPaymentEvent::Cancelling { .. })));
+    assert_eq!(all(&env.core)[0].status, "declined");
+}
+
+#[test]
+fn a_scanned_customer_code_is_charged_by_micropay() {
+    let env = enrolled();
+    fast_qr(&env.core, 10_000);
+    let sink = Recorded::default();
+    let paid = env.core.qr_sale(990, Some(&alipay(0)), &sink).unwrap();
+    assert_eq!(paid.outcome, "paid");
+    assert!(paid.masked_code.unwrap().contains('*'));
+    // Tampered twins: insufficient balance declines; a misread code is
+    // refused before anything is sent; offline refuses at once.
+    let poor = env.core.qr_sale(990, Some(&alipay(90)), &sink).unwrap();
+    assert_eq!(poor.outcome, "declined");
+    let misread = env.core.qr_sale(990, Some("hello"), &sink).unwrap_err();
+    assert_eq!(misread.code, ErrorCode::InvalidCode);
+    env.core.set_network(false).unwrap();
+    let offline = env.core.qr_sale(990, Some(&alipay(0)), &sink).unwrap_err();
+    assert_eq!(offline.code, ErrorCode::Refused);
+    assert!(
+        offline.message.contains("never queued offline"),
+        "{}",
+        offline.message
+    );
+    env.core.set_network(true).unwrap();
+    let rows = all(&env.core);
+    let statuses: Vec<_> = rows.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(rows.len(), 2, "{statuses:?}");
+    assert!(statuses.contains(&"approved") && statuses.contains(&"declined"));
+    assert!(matches!(
+        sink.qr.lock().unwrap().last(),
+        Some(QrPaymentEvent::Failed { .. })
+    ));
+    // QR sales take seqs from the card payments' counter: a card payment
+    // afterwards gets the next one and is approved.
+    let card = result(&pay(&env.core, &sink, "visa-cvn18", 300)).clone();
+    assert_eq!(card.status, PayStatus::Approved);
+    assert!(
+        card.tsc > Some(poor.seq),
+        "{:?} after {}",
+        card.tsc,
+        poor.seq
+    );
 }

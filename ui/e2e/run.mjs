@@ -78,13 +78,24 @@ class Session {
     const v = await this.wd("POST", "/element", { using: "css selector", value: css });
     return v[W3C_ELEMENT];
   }
+  /** Runs `f` on `css`'s element, finding it again if a re-render (a
+   * command's busy state ending, say) replaced it in between. */
+  async onElement(css, f) {
+    for (let i = 0; ; i++) {
+      await this.waitFor(css);
+      try {
+        return await f(await this.find(css));
+      } catch (e) {
+        if (i >= 5 || !String(e.message).includes("stale element")) throw e;
+        await sleep(100);
+      }
+    }
+  }
   async click(css) {
-    await this.waitFor(css);
-    await this.wd("POST", `/element/${await this.find(css)}/click`, {});
+    await this.onElement(css, (el) => this.wd("POST", `/element/${el}/click`, {}));
   }
   async type(css, text) {
-    await this.waitFor(css);
-    await this.wd("POST", `/element/${await this.find(css)}/value`, { text });
+    await this.onElement(css, (el) => this.wd("POST", `/element/${el}/value`, { text }));
   }
   async text(css) {
     await this.waitFor(css);
@@ -102,6 +113,12 @@ class Session {
       }
       await sleep(100);
     }
+  }
+  /** Text in one step: screens that re-render every second (the QR
+   * countdown) would make a found element stale before it is read. */
+  async textNow(css) {
+    await this.waitFor(css);
+    return this.exec("return document.querySelector(arguments[0]).innerText", css);
   }
   async select(css, value) {
     await this.waitFor(css);
@@ -139,10 +156,12 @@ async function test(name, f) {
 }
 
 let current = null;
+/** The demo acquirer's base URL, as the enrolled screen shows it. */
+let acquirerUrl = "";
 
 /** From wherever a failed test left the window, back to the sale screen. */
 async function backToSale(s) {
-  for (const id of ["#new-sale", "#cancel", "#qr-back", "#scan-back", "#nav-sale", "#enroll-continue"]) {
+  for (const id of ["#new-sale", "#cancel", "#qr-back", "#scan-back", "#receipt-back", "#nav-sale", "#enroll-continue"]) {
     const there = await s.exec("return !!document.querySelector(arguments[0])", id);
     if (there) await s.click(id).catch(() => {});
   }
@@ -247,7 +266,8 @@ try {
     await s.waitFor("#merchant-name");
     assert((await s.text("#merchant-name")) === "Demo Grocery", "merchant name");
     assert((await s.text("#merchant-mcc")) === "5411", "MCC");
-    assert((await s.text("#merchant-acquirer")).startsWith("http://127.0.0.1:"), "acquirer");
+    acquirerUrl = await s.text("#merchant-acquirer");
+    assert(acquirerUrl.startsWith("http://127.0.0.1:"), "acquirer");
     await s.waitFor("#reader", "el.value === 'sim'");
     await s.screenshot("02-enrolled");
     await s.click("#enroll-continue");
@@ -328,15 +348,39 @@ try {
     await s.screenshot("08-synced");
   });
 
-  await test("QR: merchant-presented code, then a customer code typed by a wedge scanner", async () => {
+  await test("QR: the acquirer's order shown, paid by the demo customer", async () => {
     await s.waitFor("#sale");
     await keyIn(s, "888");
     await s.click("#qr-button");
     await s.waitFor("#qr-code svg");
-    assert((await s.text("#qr-payload")).startsWith("000201"), "EMVCo payload");
+    assert((await s.textNow("#qr-payload")).startsWith("000201"), "EMVCo payload");
     await s.waitFor("#qr-countdown", "/\\d+ s/.test(el.textContent)");
+    await s.waitFor("#qr", "el.dataset.status === 'NOTPAY'");
+    const orderId = await s.exec("return document.getElementById('qr').dataset.orderId");
+    assert(orderId.length > 0, "order ID on the screen");
     await s.screenshot("09-qr-merchant");
+    // Tampered twin: a code that is no wallet's is refused, the order stays open.
+    const bad = await fetch(`${acquirerUrl}/v1/demo/qr/orders/${orderId}/pay`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ code: "not a code" }),
+    });
+    assert(bad.status === 422, `bad code answered ${bad.status}`);
+    const r = await fetch(`${acquirerUrl}/v1/demo/qr/orders/${orderId}/pay`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ code: "280012345678901200" }),
+    });
+    assert(r.ok, `demo pay answered ${r.status}`);
+    await s.waitFor("#qr", "el.dataset.outcome === 'paid'", 20000);
+    assert((await s.textNow("#qr-outcome")) === "Paid", "Paid headline");
+    await s.screenshot("16-qr-paid");
     await s.click("#qr-back");
+  });
+
+  await test("QR: a customer code typed by a wedge scanner, charged by micropay", async () => {
+    await s.waitFor("#sale");
+    await keyIn(s, "990");
     await s.click("#scan-button");
     await s.type("#scan-input", "not a code\uE007");
     await s.waitFor("#error");
@@ -346,7 +390,77 @@ try {
     const summary = await s.text("#scan-result");
     assert(!summary.includes("134567890123456789"), "wallet code masked");
     await s.screenshot("10-qr-customer-code");
-    await s.click("#scan-back");
+    await s.click("#scan-charge");
+    await s.waitFor("#qr", "el.dataset.outcome === 'paid'", 20000);
+    assert(!(await s.textNow("#qr")).includes("134567890123456789"), "wallet code masked after the charge");
+    await s.screenshot("17-qr-customer-paid");
+    await s.click("#qr-back");
+  });
+
+  await test("history: filters, receipt, PDF, print, refund, void, daily totals", async () => {
+    await s.click("#nav-history");
+    await s.waitFor("#h-list", "el.children.length >= 6");
+    const count = (sel) => s.exec("return document.querySelectorAll(arguments[0]).length", sel);
+    assert((await count("li.hrow[data-kind='qr'][data-status='approved']")) === 2, "both QR sales recorded");
+    assert((await count("li.hrow[data-status='declined']")) === 1, "the declined card recorded");
+    await s.waitFor("#totals-figures");
+    await s.exec("window.scrollTo(0, 0)");
+    await s.screenshot("18-history");
+    await s.select("#h-status", "declined");
+    await s.click("#h-search");
+    await s.waitFor("#h-list", "el.children.length === 1 && el.children[0].dataset.status === 'declined'");
+    await s.type("#h-last4", "9999");
+    await s.click("#h-search");
+    await s.waitFor("#h-empty");
+    await s.exec("document.getElementById('h-last4').value = ''; document.getElementById('h-last4').dispatchEvent(new Event('input'))");
+    await s.select("#h-status", "");
+    await s.click("#h-search");
+    await s.waitFor("#h-list", "el.children.length >= 6");
+    const first = "li.hrow[data-kind='purchase'][data-status='approved'][data-amount='2500']";
+    const tsc = await s.exec("return document.querySelector(arguments[0]).dataset.tsc", first);
+    await s.click(first);
+    // The frame is sandboxed (no script, its own origin): the page can
+    // read what it was given, not what it drew.
+    await s.waitFor("#receipt-frame", "el.srcdoc.includes('Demo Grocery') && el.srcdoc.includes('25.00')");
+    await s.screenshot("19-receipt");
+    await s.click("#receipt-pdf");
+    await s.waitFor("#receipt-note", "/receipt-\\d+\\.pdf/.test(el.textContent)");
+    const pdfPath = (await s.text("#receipt-note")).replace(/^Saved to /, "");
+    assert(readFileSync(pdfPath).subarray(0, 8).toString() === "%PDF-1.4", "a PDF in the data directory");
+    await s.click("#receipt-print");
+    await s.waitFor("#error", "el.textContent.includes('No printer')");
+    await s.exec("const el = document.getElementById('refund-amount'); el.value = '5.00'; el.dispatchEvent(new Event('input'))");
+    await s.click("#refund");
+    await s.waitFor("#receipt", "el.dataset.refunded === '500'", 20000);
+    assert((await s.text("#receipt-note")) === "Refunded €5.00", "refund note");
+    await s.screenshot("20-refund");
+    await s.click("#receipt-back");
+    await s.waitFor("#h-list", "el.querySelector(\"li[data-kind='refund']\")");
+    const other = "li.hrow[data-kind='purchase'][data-status='approved'][data-amount='700']";
+    await s.click(other);
+    await s.click("#void");
+    await s.waitFor("#receipt", "el.dataset.status === 'voided'", 20000);
+    await s.click("#receipt-back");
+    // Settled: 25.00 + 12.00 + 8.88 + 9.90 - 5.00 (refund); the void is out.
+    await s.waitFor("#totals-figures", "el.dataset.settled === '5'");
+    assert((await s.textNow("#totals-gross")) === "€50.78", "gross after the refund and the void");
+    assert((await count("li.hrow[data-status='voided']")) === 1, "the void in the list");
+    await s.exec("document.getElementById('totals').scrollIntoView()");
+    await s.screenshot("21-daily-totals");
+    // A printer: a file standing in for the device receives ESC/POS.
+    const printer = join(dataDir, "printer.bin");
+    await s.click("#nav-settings");
+    await s.type("#printer-device", printer);
+    await s.click("#settings-save");
+    await s.waitFor("#settings-saved");
+    await s.click("#nav-history");
+    await s.click(`li.hrow[data-tsc='${tsc}']`);
+    await s.click("#receipt-print");
+    await s.waitFor("#receipt-note", "el.textContent.startsWith('Sent ')");
+    const bytes = readFileSync(printer);
+    assert(bytes[0] === 0x1b && bytes[1] === 0x40, "ESC @ first");
+    await s.click("#receipt-back");
+    await s.click("#nav-sale");
   });
 
   await test("camera preview from WebKit's mock capture device", async () => {
@@ -367,6 +481,12 @@ try {
     await keyIn(s, "2500");
     await s.waitFor("#charge", "el.textContent.startsWith('收款')");
     await s.screenshot("12-sale-zh-CN");
+    await s.click("#nav-history");
+    await s.waitFor("#h-list", "el.children.length >= 6");
+    await s.waitFor("#totals-figures");
+    await s.waitFor("#h-search", "el.textContent === '查询'");
+    await s.screenshot("22-history-zh-CN");
+    await s.click("#nav-sale");
     await s.click("button[data-key='back']");
     await s.click("button[data-key='back']");
     await s.click("button[data-key='back']");

@@ -6,8 +6,14 @@ import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type {
   AppStatus,
   CommandError,
+  DayTotals,
+  HistoryQuery,
+  HistoryRow,
   MerchantQr,
   PaymentEvent,
+  QrPaymentEvent,
+  ReceiptView,
+  SavedReceipt,
   ScannedCode,
   Settings,
   UiRequest,
@@ -31,6 +37,16 @@ export const api = {
   merchantQr: (amountMinor: number) => invoke<MerchantQr>("merchant_qr", { amountMinor }),
   scanCode: (text: string) => invoke<ScannedCode>("scan_code", { text }),
   scanImage: (png: Uint8Array) => invoke<ScannedCode>("scan_image", png),
+  history: (query: HistoryQuery) => invoke<HistoryRow[]>("history", { query }),
+  receipt: (tsc: number) => invoke<ReceiptView>("receipt", { tsc }),
+  saveReceiptPdf: (tsc: number) => invoke<SavedReceipt>("save_receipt_pdf", { tsc }),
+  printReceipt: (tsc: number) => invoke<SavedReceipt>("print_receipt", { tsc }),
+  refund: (tsc: number, amountMinor: number | null) => invoke<HistoryRow>("refund", { tsc, amountMinor }),
+  voidPayment: (tsc: number) => invoke<HistoryRow>("void_payment", { tsc }),
+  totals: (date: string | null) => invoke<DayTotals>("totals", { date }),
+  /** A QR sale with the acquirer; its steps arrive as `qr` events. */
+  qrCharge: (amountMinor: number, code: string | null) => invoke<void>("qr_charge", { amountMinor, code }),
+  onQr: (f: (e: QrPaymentEvent) => void): Promise<UnlistenFn> => listen<QrPaymentEvent>("qr", (e) => f(e.payload)),
   onPayment: (f: (e: PaymentEvent) => void): Promise<UnlistenFn> =>
     listen<PaymentEvent>("payment", (e) => f(e.payload)),
   onStatus: (f: (s: AppStatus) => void): Promise<UnlistenFn> =>

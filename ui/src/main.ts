@@ -4,13 +4,50 @@
 
 import "./style.css";
 import { api, asCommandError } from "./api";
-import type { AppStatus, CommandError, MerchantQr, ScannedCode, Settings } from "./generated/types";
+import type {
+  AppStatus,
+  CommandError,
+  DayTotals,
+  HistoryQuery,
+  HistoryRow,
+  QrPaymentEvent,
+  QrPaymentResult,
+  ReceiptView,
+  ScannedCode,
+  Settings,
+} from "./generated/types";
 import { errorKey, language, setLanguage, t, type Key, type Lang } from "./i18n";
-import { emptyEntry, formatAmount, minorUnits, press, type AmountEntry, type Key as PadKey } from "./money";
+import { emptyEntry, formatAmount, formatMinor, minorUnits, parseMinor, press, type AmountEntry, type Key as PadKey } from "./money";
 import * as pay from "./payment";
 import { play } from "./sound";
 
-type Screen = "enroll" | "sale" | "pay" | "qr" | "scan" | "history" | "settings";
+type Screen = "enroll" | "sale" | "pay" | "qr" | "scan" | "history" | "receipt" | "settings";
+
+/** A QR sale with the acquirer, as its `qr` events arrive. */
+interface QrSale {
+  amountMinor: number;
+  /** The customer's code was scanned (micropay), or the order is shown. */
+  scanned: boolean;
+  shown: { orderId: string; payload: string; svg: string; expiresMs: number } | null;
+  status: string | null;
+  cancelling: boolean;
+  result: QrPaymentResult | null;
+  error: CommandError | null;
+}
+
+interface HistoryView {
+  query: HistoryQuery;
+  rows: HistoryRow[] | null;
+  totalsDate: string;
+  totals: DayTotals | null;
+}
+
+interface ReceiptScreen {
+  row: HistoryRow;
+  view: ReceiptView | null;
+  note: string | null;
+  refundText: string;
+}
 
 interface State {
   status: AppStatus | null;
@@ -21,7 +58,9 @@ interface State {
   busy: boolean;
   code: string;
   enrolledJustNow: boolean;
-  qr: { code: MerchantQr; shownAt: number } | null;
+  qr: QrSale | null;
+  history: HistoryView;
+  receipt: ReceiptScreen | null;
   scan: { text: string; result: ScannedCode | null };
   settingsSaved: boolean;
   cameraOn: boolean;
@@ -37,12 +76,19 @@ const state: State = {
   code: "",
   enrolledJustNow: false,
   qr: null,
+  history: { query: { from: null, to: null, status: null, kind: null, last4: null }, rows: null, totalsDate: today(), totals: null },
+  receipt: null,
   scan: { text: "", result: null },
   settingsSaved: false,
   cameraOn: false,
 };
 
 const root = document.getElementById("app") as HTMLElement;
+
+/** Today's UTC date, as the history's business dates are. */
+function today(): string {
+  return new Date().toISOString().slice(0, 10);
+}
 
 type Child = Node | string | null | false | undefined;
 
@@ -156,10 +202,12 @@ function nav(): HTMLElement {
 }
 
 function go(screen: Screen): void {
+  const entering = screen === "history" && state.screen !== "history" && state.screen !== "receipt";
   state.screen = screen;
   state.error = null;
   state.settingsSaved = false;
   render();
+  if (entering) void loadHistory();
 }
 
 // ---------- enrollment
@@ -257,7 +305,7 @@ function saleScreen(s: AppStatus): HTMLElement {
     h(
       "div",
       { class: "row" },
-      h("button", { id: "qr-button", disabled: minor === 0 || over || blocked, onclick: showQr }, t("sale.qr")),
+      h("button", { id: "qr-button", disabled: minor === 0 || over || blocked || state.busy, onclick: () => startQr(minor, null) }, t("sale.qr")),
       h("button", { id: "scan-button", onclick: () => { state.scan = { text: "", result: null }; go("scan"); } }, t("sale.scan")),
     ),
     errorBox(),
@@ -358,29 +406,62 @@ function payScreen(s: AppStatus): HTMLElement {
   );
 }
 
-// ---------- QR
+// ---------- QR with the acquirer
 
-async function showQr(): Promise<void> {
-  const code = await attempt(() => api.merchantQr(minorUnits(state.entry)));
-  if (code) {
-    state.qr = { code, shownAt: Date.now() };
-    go("qr");
+async function startQr(amountMinor: number, code: string | null): Promise<void> {
+  state.qr = { amountMinor, scanned: code !== null, shown: null, status: null, cancelling: false, result: null, error: null };
+  const ok = await attempt(() => api.qrCharge(amountMinor, code));
+  if (ok !== undefined || !state.error) go("qr");
+  else state.qr = null;
+}
+
+function onQrEvent(e: QrPaymentEvent): void {
+  const q = state.qr;
+  if (!q) return;
+  switch (e.kind) {
+    case "show":
+      q.shown = { orderId: e.order_id, payload: e.payload, svg: e.svg, expiresMs: e.expires_ms };
+      break;
+    case "status":
+      q.status = e.status;
+      break;
+    case "cancelling":
+      q.cancelling = true;
+      break;
+    case "done":
+      q.result = e.result;
+      if (state.status?.settings.sounds) play(e.result.outcome === "paid" ? "success" : "alert");
+      break;
+    case "failed":
+      q.error = e.error;
+      break;
   }
+  if (state.screen === "qr") render();
 }
 
 function qrScreen(): HTMLElement {
   const q = state.qr;
   if (!q) return h("section", {});
-  const left = Math.max(0, q.code.expiresInS - Math.floor((Date.now() - q.shownAt) / 1000));
+  const r = q.result;
+  const ended = r !== null || q.error !== null;
+  const left = q.shown ? Math.max(0, Math.ceil((q.shown.expiresMs - Date.now()) / 1000)) : 0;
   return h(
     "section",
-    { id: "qr", class: "center" },
-    h("h1", {}, t("qr.title", { amount: money(q.code.amountMinor) })),
-    left > 0 ? h("div", { class: "qr", id: "qr-code", html: q.code.svg }) : h("div", { class: "error" }, t("qr.expired")),
-    h("div", { id: "qr-countdown" }, left > 0 ? t("qr.expires", { seconds: left }) : ""),
-    h("code", { class: "payload", id: "qr-payload" }, q.code.payload),
-    left === 0 && h("button", { onclick: showQr }, t("qr.again")),
-    h("button", { id: "qr-back", onclick: () => { state.qr = null; state.entry = emptyEntry; go("sale"); } }, t("pay.cancel")),
+    { id: "qr", class: "center", "data-order-id": q.shown?.orderId ?? "", "data-outcome": r?.outcome ?? (q.error ? "failed" : ""), "data-status": q.status ?? "" },
+    h("h1", {}, t("qr.title", { amount: money(q.amountMinor) })),
+    !q.shown && !ended && h("p", { class: "muted" }, t(q.scanned ? "qr.charging" : "qr.creating")),
+    q.shown && !ended && h("div", { class: "qr", id: "qr-code", html: q.shown.svg }),
+    q.shown && !ended && h("div", { id: "qr-countdown" }, t("qr.expires", { seconds: left })),
+    q.shown && h("div", { class: "muted small", id: "qr-order" }, t("qr.order", { id: q.shown.orderId })),
+    q.status && !ended && h("div", { id: "qr-status" }, t("qr.state", { status: q.status })),
+    q.cancelling && !ended && h("div", { class: "note" }, t("qr.cancelling")),
+    r && h("h1", { class: `message ${r.outcome === "paid" ? "approved" : "declined"}`, id: "qr-outcome" }, t(`qr.outcome.${r.outcome}` as Key)),
+    r?.wallet && r.outcome === "paid" && h("div", {}, t("qr.wallet", { wallet: r.wallet })),
+    r?.maskedCode && h("div", { class: "muted" }, r.maskedCode),
+    r && h("div", { class: "muted small", id: "qr-detail" }, r.message),
+    q.error && h("div", { class: "error", id: "error", role: "alert" }, h("strong", {}, t(errorKey(q.error.code))), h("div", { class: "muted" }, q.error.message)),
+    q.shown && !ended && h("code", { class: "payload", id: "qr-payload" }, q.shown.payload),
+    ended && h("button", { class: "primary", id: "qr-back", onclick: () => { state.qr = null; state.entry = emptyEntry; go("sale"); } }, t("qr.done")),
   );
 }
 
@@ -458,16 +539,228 @@ function scanScreen(): HTMLElement {
     input,
     h("button", { id: "camera-button", onclick: toggleCamera }, t("scan.camera")),
     video,
-    r && h("div", { class: "card", id: "scan-result", "data-kind": r.kind }, h("strong", {}, t("scan.kind", { kind: t(`scan.kind.${r.kind}` as Key) })), h("pre", {}, r.summary), h("p", { class: "muted" }, t("scan.notSettled"))),
+    r &&
+      h(
+        "div",
+        { class: "card", id: "scan-result", "data-kind": r.kind },
+        h("strong", {}, t("scan.kind", { kind: t(`scan.kind.${r.kind}` as Key) })),
+        h("pre", {}, r.summary),
+        // Only a typed or wedge-scanned code can be charged: the camera
+        // path gets the code's summary back, never the code itself.
+        r.kind !== "merchant" &&
+          state.scan.text !== "" &&
+          (minorUnits(state.entry) > 0
+            ? h("button", { class: "primary", id: "scan-charge", disabled: state.busy, onclick: () => startQr(minorUnits(state.entry), state.scan.text) }, t("scan.charge", { amount: money(minorUnits(state.entry)) }))
+            : h("p", { class: "muted" }, t("scan.needAmount"))),
+      ),
     h("button", { id: "scan-back", onclick: () => go("sale") }, t("pay.cancel")),
     errorBox(),
   );
 }
 
-// ---------- history (waits for pos history), settings
+// ---------- history, receipts, refunds, voids, daily totals
+
+async function loadHistory(): Promise<void> {
+  const hv = state.history;
+  const rows = await attempt(() => api.history(hv.query));
+  if (rows) hv.rows = rows;
+  const totals = await attempt(() => api.totals(hv.totalsDate || null));
+  if (totals) hv.totals = totals;
+  // attempt() drew before its answer was stored here.
+  render();
+}
 
 function historyScreen(): HTMLElement {
-  return h("section", { id: "history" }, h("p", { class: "muted" }, t("history.later")));
+  const hv = state.history;
+  const q = hv.query;
+  const set = (k: keyof HistoryQuery) => (ev: Event) => {
+    const v = (ev.target as HTMLInputElement).value;
+    q[k] = v === "" ? null : v;
+  };
+  const choice = (id: string, k: "status" | "kind", values: string[], prefix: string) =>
+    h(
+      "select",
+      { id, onchange: set(k) },
+      h("option", { value: "", selected: !q[k] }, t("history.any")),
+      ...values.map((v) => h("option", { value: v, selected: q[k] === v }, t(`${prefix}${v}` as Key))),
+    );
+  const tot = hv.totals;
+  return h(
+    "section",
+    { id: "history" },
+    h("h1", {}, t("history.title")),
+    h(
+      "div",
+      { class: "filters" },
+      field("history.from", "h-from", h("input", { id: "h-from", type: "date", value: q.from ?? "", onchange: set("from") })),
+      field("history.to", "h-to", h("input", { id: "h-to", type: "date", value: q.to ?? "", onchange: set("to") })),
+      field("history.status", "h-status", choice("h-status", "status", ["approved", "declined", "accepted_offline", "reversed", "voided", "refused"], "history.status.")),
+      field("history.kind", "h-kind", choice("h-kind", "kind", ["purchase", "refund", "qr"], "history.kind.")),
+      field("history.last4", "h-last4", h("input", { id: "h-last4", inputmode: "numeric", maxlength: 4, value: q.last4 ?? "", oninput: set("last4") })),
+    ),
+    h("button", { class: "primary", id: "h-search", onclick: loadHistory }, t("history.search")),
+    errorBox(),
+    hv.rows && hv.rows.length === 0 && h("p", { class: "muted", id: "h-empty" }, t("history.empty")),
+    hv.rows &&
+      h(
+        "ul",
+        { class: "history", id: "h-list" },
+        ...hv.rows.map((r) =>
+          h(
+            "li",
+            { class: `hrow ${r.status}`, "data-tsc": r.tsc ?? "", "data-status": r.status, "data-kind": r.kind, "data-amount": r.amountMinor, onclick: () => openReceipt(r) },
+            h("div", { class: "row" }, h("strong", {}, `${r.kind === "refund" ? "−" : ""}${money(r.amountMinor)}`), h("span", {}, t(`history.status.${r.status}` as Key))),
+            h(
+              "div",
+              { class: "row muted small" },
+              h("span", {}, `${t(`history.kind.${r.kind}` as Key)} · ${r.payer}`),
+              h("span", {}, `#${r.tsc ?? "-"} · ${new Date(r.createdMs).toLocaleString(language())}`),
+            ),
+            r.refundedMinor > 0 && h("div", { class: "muted small" }, t("history.refunded", { amount: money(r.refundedMinor) })),
+          ),
+        ),
+      ),
+    h(
+      "div",
+      { class: "card", id: "totals" },
+      h("h2", {}, t("totals.title")),
+      h("label", { for: "t-date" }, t("totals.date")),
+      h("input", { id: "t-date", type: "date", value: hv.totalsDate, onchange: (ev: Event) => (hv.totalsDate = (ev.target as HTMLInputElement).value) }),
+      h("button", { id: "t-show", onclick: loadHistory }, t("totals.show")),
+      tot &&
+        h(
+          "div",
+          { id: "totals-figures", "data-date": tot.date, "data-settled": tot.settledCount, "data-net": tot.netMinor },
+          h("div", { class: "row" }, h("span", {}, t("totals.settled", { count: tot.settledCount })), h("span", {}, tot.date)),
+          h("div", { class: "row" }, h("span", { class: "muted" }, t("totals.gross")), h("strong", { id: "totals-gross" }, signed(tot.grossMinor))),
+          h("div", { class: "row" }, h("span", { class: "muted" }, t("totals.fees")), h("span", {}, signed(tot.feesMinor))),
+          h("div", { class: "row" }, h("span", { class: "muted" }, t("totals.net")), h("strong", { id: "totals-net" }, signed(tot.netMinor))),
+          tot.pendingCount > 0 && h("div", { class: "note" }, t("totals.pending", { count: tot.pendingCount, amount: money(tot.pendingMinor) })),
+          ...tot.groups.map((g) =>
+            h(
+              "div",
+              { class: "muted small" },
+              t("totals.group", {
+                kind: t(`history.kind.${g.kind}` as Key),
+                status: t(`history.status.${g.status}` as Key),
+                count: g.count,
+                amount: money(g.amountMinor),
+              }),
+            ),
+          ),
+        ),
+    ),
+  );
+}
+
+function field(key: Key, id: string, input: HTMLElement): HTMLElement {
+  return h("div", {}, h("label", { for: id }, t(key)), input);
+}
+
+/** A signed amount in the terminal's currency ("−€5.00"). */
+function signed(minor: number): string {
+  return minor < 0 ? `−${money(-minor)}` : money(minor);
+}
+
+async function openReceipt(row: HistoryRow): Promise<void> {
+  if (row.tsc === null) return;
+  const left = row.amountMinor - row.refundedMinor;
+  state.receipt = { row, view: null, note: null, refundText: formatMinor(left, currency().exponent).replace(/,/g, "") };
+  go("receipt");
+  const view = await attempt(() => api.receipt(row.tsc as number));
+  if (view && state.receipt) state.receipt.view = view;
+  render();
+}
+
+/** Runs a receipt action; its note replaces the last one. */
+async function receiptAction(f: (tsc: number) => Promise<string>): Promise<void> {
+  const rc = state.receipt;
+  if (!rc || rc.row.tsc === null) return;
+  const tsc = rc.row.tsc;
+  rc.note = null;
+  const note = await attempt(() => f(tsc));
+  if (note !== undefined && state.receipt) state.receipt.note = note;
+  render();
+}
+
+async function refreshRow(tsc: number): Promise<void> {
+  const rows = await api.history({ from: null, to: null, status: null, kind: null, last4: null });
+  const row = rows.find((r) => r.tsc === tsc);
+  if (row && state.receipt) state.receipt.row = row;
+}
+
+function receiptScreen(): HTMLElement {
+  const rc = state.receipt;
+  if (!rc) return h("section", {});
+  const r = rc.row;
+  const frame = rc.view
+    ? h("iframe", { id: "receipt-frame", class: "receipt", sandbox: "", title: t("receipt.title") })
+    : null;
+  // srcdoc is set as a property: the receipt is a whole HTML document, and
+  // the empty sandbox lets it run no script and reach nothing.
+  if (frame && rc.view) (frame as HTMLIFrameElement).srcdoc = rc.view.html;
+  return h(
+    "section",
+    { id: "receipt", "data-tsc": r.tsc ?? "", "data-status": r.status, "data-refunded": r.refundedMinor },
+    h("h1", {}, `${t("receipt.title")} #${r.tsc ?? "-"}`),
+    frame,
+    h(
+      "div",
+      { class: "row wrap" },
+      h("button", { id: "receipt-pdf", onclick: () => receiptAction(async (tsc) => t("receipt.saved", { path: (await api.saveReceiptPdf(tsc)).path })) }, t("receipt.pdf")),
+      h(
+        "button",
+        {
+          id: "receipt-print",
+          onclick: () =>
+            receiptAction(async (tsc) => {
+              const p = await api.printReceipt(tsc);
+              return t("receipt.printed", { bytes: p.bytes, device: p.path });
+            }),
+        },
+        t("receipt.print"),
+      ),
+    ),
+    rc.note && h("div", { class: "note", id: "receipt-note" }, rc.note),
+    r.canRefund &&
+      h(
+        "div",
+        { class: "card", id: "refund-box" },
+        h("label", { for: "refund-amount" }, `${t("receipt.refundAmount")} (${currency().alpha})`),
+        h("input", { id: "refund-amount", inputmode: "decimal", value: rc.refundText, oninput: (ev: Event) => (rc.refundText = (ev.target as HTMLInputElement).value) }),
+        h(
+          "button",
+          {
+            id: "refund",
+            onclick: () =>
+              receiptAction(async (tsc) => {
+                const minor = parseMinor(rc.refundText, currency().exponent);
+                if (minor === null || minor === 0) throw { code: "invalid_amount", message: rc.refundText } satisfies CommandError;
+                const done = await api.refund(tsc, minor);
+                await refreshRow(tsc);
+                return t("receipt.refundDone", { amount: money(done.amountMinor) });
+              }),
+          },
+          t("receipt.refund"),
+        ),
+        r.canVoid &&
+          h(
+            "button",
+            {
+              id: "void",
+              onclick: () =>
+                receiptAction(async (tsc) => {
+                  await api.voidPayment(tsc);
+                  await refreshRow(tsc);
+                  return t("receipt.voidDone");
+                }),
+            },
+            t("receipt.void"),
+          ),
+      ),
+    errorBox(),
+    h("button", { id: "receipt-back", onclick: () => { state.receipt = null; go("history"); void loadHistory(); } }, t("receipt.back")),
+  );
 }
 
 function settingsScreen(s: AppStatus): HTMLElement {
@@ -493,7 +786,14 @@ function settingsScreen(s: AppStatus): HTMLElement {
     ),
     h("label", { for: "receipt-header" }, t("settings.receiptHeader")),
     h("textarea", { id: "receipt-header", rows: 3, oninput: (ev: Event) => (draft.receiptHeader = (ev.target as HTMLTextAreaElement).value) }, s.settings.receiptHeader),
-    h("button", { class: "primary", id: "settings-save", onclick: () => saveSettings({ ...state.status!.settings, receiptHeader: draft.receiptHeader }) }, t("settings.save")),
+    h("label", { for: "printer-device" }, t("settings.printer")),
+    h("input", { id: "printer-device", value: s.settings.printerDevice, autocomplete: "off", oninput: (ev: Event) => (draft.printerDevice = (ev.target as HTMLInputElement).value) }),
+    h("div", { class: "muted small" }, t("settings.printerHint")),
+    h(
+      "button",
+      { class: "primary", id: "settings-save", onclick: () => saveSettings({ ...state.status!.settings, receiptHeader: draft.receiptHeader, printerDevice: draft.printerDevice.trim() }) },
+      t("settings.save"),
+    ),
     state.settingsSaved && h("span", { class: "muted", id: "settings-saved" }, ` ${t("settings.saved")}`),
     errorBox(),
   );
@@ -518,6 +818,7 @@ function render(): void {
     : screen === "qr" ? qrScreen()
     : screen === "scan" ? scanScreen()
     : screen === "history" ? historyScreen()
+    : screen === "receipt" ? receiptScreen()
     : screen === "settings" ? settingsScreen(s)
     : saleScreen(s);
   const focused = document.activeElement?.id;
@@ -533,6 +834,7 @@ function render(): void {
 
 async function main(): Promise<void> {
   await api.onPayment(onPaymentEvent);
+  await api.onQr(onQrEvent);
   await api.onStatus((s) => {
     applyStatus(s);
     render();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { emptyEntry, formatAmount, formatMinor, MAX_DIGITS, minorUnits, press, type AmountEntry, type Key } from "./money";
+import { emptyEntry, formatAmount, formatMinor, MAX_DIGITS, minorUnits, parseMinor, press, type AmountEntry, type Key } from "./money";
 
 const type = (keys: Key[], from: AmountEntry = emptyEntry) => keys.reduce(press, from);
 
@@ -50,5 +50,22 @@ describe("amount formatting per currency exponent", () => {
     expect(formatAmount(2500, { alpha: "CNY", exponent: 2 })).toBe("¥25.00");
     expect(formatAmount(2500, { alpha: "JPY", exponent: 0 })).toBe("¥2,500");
     expect(formatAmount(2500, { alpha: "CHF", exponent: 2 })).toBe("25.00 CHF");
+  });
+});
+
+describe("parseMinor (refund amounts typed by the merchant)", () => {
+  it("reads major units into minor units without a float", () => {
+    expect(parseMinor("12.50", 2)).toBe(1250);
+    expect(parseMinor("12", 2)).toBe(1200);
+    expect(parseMinor("0,5", 2)).toBe(50);
+    expect(parseMinor(" 7. ", 2)).toBe(700);
+    expect(parseMinor("2500", 0)).toBe(2500);
+    // 0.1 + 0.2 style float errors cannot happen: digits are concatenated.
+    expect(parseMinor("0.29", 2)).toBe(29);
+  });
+  it("refuses what is not an amount", () => {
+    for (const bad of ["", "-1", "1.234", "1e3", "abc", "1.2.3", "12.5", "9999999999999"]) {
+      expect(parseMinor(bad, bad === "12.5" ? 0 : 2), bad).toBeNull();
+    }
   });
 });

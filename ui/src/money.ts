@@ -53,3 +53,16 @@ export function formatAmount(minor: number, currency: { alpha: string; exponent:
   const sym = SYMBOLS[currency.alpha];
   return sym ? `${sym}${n}` : `${n} ${currency.alpha}`;
 }
+
+/**
+ * "12.50" (exponent 2) to 1250, "12" to 1200, "0,5" to 50; null for
+ * anything else (too many decimals, signs, letters). Never a float.
+ */
+export function parseMinor(text: string, exponent: number): number | null {
+  const m = text.trim().replace(",", ".").match(/^(\d{1,12})(?:\.(\d*))?$/);
+  if (!m) return null;
+  const frac = m[2] ?? "";
+  if (frac.length > exponent) return null;
+  const n = Number.parseInt(m[1] + frac.padEnd(exponent, "0"), 10);
+  return Number.isSafeInteger(n) ? n : null;
+}

@@ -63,7 +63,12 @@ language: string, sounds: boolean,
 /**
  * First lines of every receipt.
  */
-receiptHeader: string, };
+receiptHeader: string, 
+/**
+ * Where "Print" writes a receipt's ESC/POS bytes (`/dev/usb/lp0`, a
+ * serial port, a file); empty when no printer is configured.
+ */
+printerDevice: string, };
 
 export type OfflineStatus = { 
 /**
@@ -87,7 +92,7 @@ export type AttestationStatus = { "state": "unknown" } | { "state": "passed" } |
 
 export type CommandError = { code: ErrorCode, message: string, };
 
-export type ErrorCode = "not_enrolled" | "activation_refused" | "acquirer_unreachable" | "attestation_blocked" | "invalid_amount" | "no_reader" | "busy" | "invalid_code" | "usage" | "internal";
+export type ErrorCode = "not_enrolled" | "activation_refused" | "acquirer_unreachable" | "attestation_blocked" | "invalid_amount" | "no_reader" | "busy" | "invalid_code" | "usage" | "not_found" | "refused" | "no_printer" | "internal";
 
 export type UiMessage = "approved" | "not_authorised" | "please_enter_pin" | "processing_error" | "remove_card" | "welcome" | "present_card" | "processing" | "card_read_ok_remove_card" | "insert_or_swipe_card" | "present_one_card_only" | "approved_please_sign" | "authorising_please_wait" | "insert_swipe_or_try_another_card" | "please_insert_card" | "see_phone_for_instructions" | "present_card_again" | "none";
 
@@ -141,3 +146,106 @@ kind: string,
  * Human summary; card numbers and wallet codes masked.
  */
 summary: string, };
+
+export type HistoryQuery = { 
+/**
+ * First business date, `YYYY-MM-DD`, inclusive.
+ */
+from: string | null, 
+/**
+ * Last business date, inclusive.
+ */
+to: string | null, 
+/**
+ * `approved`, `declined`, `accepted_offline`, `reversed`, `voided`,
+ * `refused`.
+ */
+status: string | null, 
+/**
+ * `purchase`, `refund`, `qr`.
+ */
+kind: string | null, 
+/**
+ * Last four digits of the card number.
+ */
+last4: string | null, };
+
+export type HistoryRow = { tsc: number | null, 
+/**
+ * `purchase`, `refund`, `qr`.
+ */
+kind: string, 
+/**
+ * As in [`HistoryQuery::status`].
+ */
+status: string, 
+/**
+ * `online`, `offline`, `card`, `qr`.
+ */
+channel: string, amountMinor: number, 
+/**
+ * ISO 4217 numeric.
+ */
+currency: number, 
+/**
+ * Masked card number or wallet; never a clear PAN.
+ */
+payer: string, businessDate: string, createdMs: number, refundedMinor: number, 
+/**
+ * Signed net after the acquirer's fee, once it has answered.
+ */
+netMinor: number | null, 
+/**
+ * One English line from `pos`.
+ */
+message: string, 
+/**
+ * Whether the refund and void buttons apply (an approved card sale
+ * with an acquirer payment ID and something left).
+ */
+canRefund: boolean, canVoid: boolean, };
+
+export type ReceiptView = { tsc: number, 
+/**
+ * Self-contained HTML (`pos::receipt::Receipt::to_html`), shown in a
+ * sandboxed frame.
+ */
+html: string, 
+/**
+ * The same receipt as plain text.
+ */
+text: string, };
+
+export type SavedReceipt = { path: string, bytes: number, };
+
+export type TotalsGroup = { kind: string, status: string, count: number, amountMinor: number, };
+
+export type DayTotals = { date: string, groups: Array<TotalsGroup>, 
+/**
+ * What the acquirer's settlement for the day should hold.
+ */
+settledCount: number, grossMinor: number, feesMinor: number, netMinor: number, 
+/**
+ * Accepted offline, not yet delivered.
+ */
+pendingCount: number, pendingMinor: number, };
+
+export type QrPaymentResult = { 
+/**
+ * `paid`, `declined`, `cancelled`, `expired`, `reversed`, `unknown`.
+ */
+outcome: string, seq: number, orderId: string | null, wallet: string | null, 
+/**
+ * The customer's code, masked.
+ */
+maskedCode: string | null, amountMinor: number, paymentId: string | null, 
+/**
+ * One English line from `pos`.
+ */
+message: string, };
+
+export type QrPaymentEvent = { "kind": "show", order_id: string, payload: string, svg: string, amount_minor: number, 
+/**
+ * When the order lapses, ms since 1970.
+ */
+expires_ms: number, } | { "kind": "status", status: string, reason: string, } | { "kind": "cancelling", why: string, } | { "kind": "done", result: QrPaymentResult, } | { "kind": "failed", error: CommandError, };
