@@ -188,7 +188,16 @@ pub fn charge(
     queue.arm_reversal(tsc, "timeout", now_ms()).map_err(io)?;
     match client.authorize(&req) {
         Ok(resp) => {
-            queue.disarm_reversal(tsc).map_err(io)?;
+            queue
+                .record_answer(&crate::queue::Answered {
+                    tsc,
+                    amount_minor,
+                    currency: config.currency,
+                    masked_pan: outcome.masked_pan.as_ref().map(ToString::to_string),
+                    response: resp.clone(),
+                    created_ms: now_ms(),
+                })
+                .map_err(io)?;
             let status = if resp.approved {
                 PayStatus::Approved
             } else {

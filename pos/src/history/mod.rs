@@ -535,19 +535,43 @@ impl History {
 
     /// Applies the forwarder's results: every payment still shown as
     /// accepted offline whose queue entry has been delivered or refused
-    /// takes the acquirer's answer. Idempotent; returns how many changed.
+    /// takes the acquirer's answer; and an online answer the queue kept
+    /// for a payment the history lacks (the terminal stopped in between)
+    /// is recorded. Idempotent; returns how many changed.
     pub fn reconcile(&mut self, queue: &Queue, now_ms: u64) -> Result<usize, HistoryError> {
+        let mut changed = 0usize;
+        for a in queue
+            .answers()
+            .map_err(|e| HistoryError::Storage(e.to_string()))?
+        {
+            if self.by_tsc(a.tsc)?.is_some() {
+                continue;
+            }
+            let result = PayResult {
+                status: if a.response.approved {
+                    PayStatus::Approved
+                } else {
+                    PayStatus::Declined
+                },
+                tsc: Some(a.tsc),
+                card_outcome: "online_request".into(),
+                masked_pan: a.masked_pan.clone(),
+                message: format!("{} (recorded after a restart)", a.response.reason),
+                response: Some(a.response),
+            };
+            record_charge(self, &result, a.amount_minor, a.currency, a.created_ms)?;
+            changed = changed.saturating_add(1);
+        }
         let waiting = self.search(&Filter {
             status: Some(Status::AcceptedOffline),
             ..Filter::default()
         })?;
         if waiting.is_empty() {
-            return Ok(0);
+            return Ok(changed);
         }
         let entries = queue
             .entries()
             .map_err(|e| HistoryError::Storage(e.to_string()))?;
-        let mut changed = 0usize;
         for rec in waiting {
             let Some(tsc) = rec.tsc else { continue };
             let Some(entry) = entries.iter().find(|e| e.tsc == tsc) else {

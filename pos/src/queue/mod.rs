@@ -176,6 +176,21 @@ struct Due {
     attempts: u32,
 }
 
+/// How long [`Queue::record_answer`] keeps an answer.
+const ANSWERS_KEPT_MS: u64 = 30 * 24 * 3_600_000;
+
+/// An online authorization's answer, as the terminal received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answered {
+    pub tsc: u32,
+    pub amount_minor: u64,
+    /// ISO 4217 numeric.
+    pub currency: u16,
+    pub masked_pan: Option<String>,
+    pub response: PaymentResponse,
+    pub created_ms: u64,
+}
+
 /// The queue, one SQLite file per terminal.
 pub struct Queue {
     conn: Connection,
@@ -269,7 +284,12 @@ impl Queue {
              CREATE INDEX IF NOT EXISTS entries_limits ON entries(state, amount_minor, created_ms);
              CREATE INDEX IF NOT EXISTS entries_card ON entries(state, card_ref);
              CREATE TABLE IF NOT EXISTS reversals (
-                 tsc INTEGER PRIMARY KEY, reason TEXT NOT NULL, created_ms INTEGER NOT NULL);",
+                 tsc INTEGER PRIMARY KEY, reason TEXT NOT NULL, created_ms INTEGER NOT NULL);
+             -- Online answers, kept with the disarming of their reversal so
+             -- that the history can be caught up after a crash.
+             CREATE TABLE IF NOT EXISTS answers (
+                 tsc INTEGER PRIMARY KEY, amount_minor INTEGER NOT NULL, currency INTEGER NOT NULL,
+                 masked_pan TEXT, result_json TEXT NOT NULL, created_ms INTEGER NOT NULL);",
         )?;
         let owner: Option<String> = conn
             .query_row("SELECT v FROM meta WHERE k = 'terminal_id'", [], |r| {
@@ -363,6 +383,67 @@ impl Queue {
         self.conn
             .execute("DELETE FROM reversals WHERE tsc = ?1", [tsc])?;
         Ok(())
+    }
+
+    /// The authorization's answer arrived: no reversal is owed, and the
+    /// answer is kept (in the same commit) for the history to catch up
+    /// from if the terminal stops before it records the payment. Answers
+    /// older than 30 days are dropped.
+    pub fn record_answer(&mut self, answer: &Answered) -> Result<(), QueueError> {
+        let json = serde_json::to_string(&answer.response)
+            .map_err(|e| QueueError::Invalid(e.to_string()))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.prepare_cached("DELETE FROM reversals WHERE tsc = ?1")?
+            .execute([answer.tsc])?;
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO answers (tsc, amount_minor, currency, masked_pan, result_json, created_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            answer.tsc,
+            i64_of(answer.amount_minor)?,
+            answer.currency,
+            answer.masked_pan,
+            json,
+            i64_of(answer.created_ms)?
+        ])?;
+        tx.prepare_cached("DELETE FROM answers WHERE created_ms < ?1")?
+            .execute([i64_of(answer.created_ms.saturating_sub(ANSWERS_KEPT_MS))?])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The online answers kept by [`Queue::record_answer`], oldest first.
+    pub fn answers(&self) -> Result<Vec<Answered>, QueueError> {
+        let mut st = self.conn.prepare(
+            "SELECT tsc, amount_minor, currency, masked_pan, result_json, created_ms FROM answers ORDER BY tsc",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, u16>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (tsc, amount, currency, masked_pan, json, created) = row?;
+            out.push(Answered {
+                tsc,
+                amount_minor: u64_of(amount),
+                currency,
+                masked_pan,
+                response: serde_json::from_str(&json)
+                    .map_err(|e| QueueError::Invalid(format!("stored answer: {e}")))?,
+                created_ms: u64_of(created),
+            });
+        }
+        Ok(out)
     }
 
     /// Reversals still owed, oldest first.
