@@ -3,8 +3,8 @@
 //! requests, runs an issuer simulator over the virtual cards' test keys,
 //! records authorizations, reversals, refunds, voids and offline advices,
 //! and settles and reports per merchant. Storage is SQLite (default, one
-//! file; payments committed in groups by one writer thread) or PostgreSQL,
-//! with one schema.
+//! file; payments committed in groups by one writer thread) or PostgreSQL
+//! (payments committed in groups by a few writer tasks), with one schema.
 //!
 //! It must never store, log or answer a clear PAN (only an HMAC token and
 //! masked digits), never accept a terminal request that is unsigned,
@@ -21,6 +21,7 @@ pub mod error;
 pub mod issuer;
 pub mod keys;
 pub mod merchant;
+pub mod pg_writer;
 pub mod qr;
 pub mod qr_wallet;
 pub mod risk;

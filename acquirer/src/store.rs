@@ -29,6 +29,9 @@ pub struct Store {
     /// On SQLite, the thread that commits payments in groups (see
     /// [`crate::sqlite_writer`]); payments on PostgreSQL go through `pool`.
     pub sqlite_writer: Option<crate::sqlite_writer::SqliteWriter>,
+    /// On PostgreSQL, the tasks that commit payments in groups (see
+    /// [`crate::pg_writer`]).
+    pub pg_writer: Option<crate::pg_writer::PgWriter>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,8 +145,15 @@ impl Store {
             read,
             backend,
             sqlite_writer: None,
+            pg_writer: None,
         };
         store.migrate().await?;
+        if backend == Backend::Postgres {
+            store.pg_writer = Some(crate::pg_writer::PgWriter::start(
+                store.pool.clone(),
+                crate::pg_writer::WRITERS,
+            ));
+        }
         if let Some(path) = writer_path {
             store.sqlite_writer = Some(crate::sqlite_writer::SqliteWriter::start(&path, sync)?);
         }

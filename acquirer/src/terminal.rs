@@ -575,127 +575,56 @@ async fn process_purchase(
         tracing::info!(terminal_id = %t.id, tsc = req.tsc, channel, status = %resp.status, code = %resp.response_code, masked_pan = %resp.masked_pan, "payment");
         return Ok(resp);
     }
-    // From here on PostgreSQL (SQLite took the writer above). An online
-    // authorization is four round trips: BEGIN; the nonce, the risk facts
-    // and the card account in one statement; the debit and the payment in
-    // another; COMMIT.
+    // From here on PostgreSQL (SQLite took the writer above): the payment
+    // goes to a writer task that commits it with others arriving together
+    // (see [`crate::pg_writer`]).
     let online = channel == "online";
     let checked = match nonce {
         Some(_) if online => Some(issuer::precheck(st, &icc, channel).await?),
         _ => None,
     };
-    let mut tx = st.store.begin().await?;
-    let amount = i64::try_from(req.amount_minor).map_err(ApiError::internal)?;
-    let (risk, decision, debit) = match (nonce, &checked) {
-        (Some(n), Some(Ok(c))) => {
-            let (fresh, facts, balance, blocked) = crate::risk::spend_gather_and_open_account(
-                &mut tx,
-                n.parts(),
-                &m.id,
-                &t.id,
-                &pan_ref,
-                c.default_balance(),
-                amount,
-                now,
-            )
-            .await?;
-            if !fresh {
-                tx.rollback().await?;
-                return Err(n.replayed(st).await);
-            }
-            let risk = crate::risk::assess(&facts);
-            let (decision, debit) = match risk_decline(&risk, m.risk_threshold) {
-                Some(d) => (d, 0),
-                None => {
-                    let velocity_n = if c.velocity_limit() > 0 {
-                        Some(issuer::velocity_count(&mut tx, &pan_ref.token, now).await?)
-                    } else {
-                        None
-                    };
-                    issuer::online_account_decision(c, &icc, balance, blocked, velocity_n)
-                }
-            };
-            (risk, decision, debit)
-        }
-        _ => {
-            let (fresh, facts) = match nonce {
-                Some(n) if online => {
-                    let (fresh, f) = crate::risk::spend_nonce_and_gather(
-                        &mut tx,
-                        n.parts(),
-                        &m.id,
-                        &t.id,
-                        &pan_ref.token,
-                        amount,
-                        now,
-                    )
-                    .await?;
-                    (fresh, Some(f))
-                }
-                _ => {
-                    let fresh = match nonce {
-                        Some(n) => n.spend_in(st, &mut tx).await?,
-                        None => true,
-                    };
-                    let f = if online && fresh {
-                        Some(
-                            crate::risk::gather(&mut tx, &m.id, &t.id, &pan_ref.token, amount, now)
-                                .await?,
-                        )
-                    } else {
-                        None
-                    };
-                    (fresh, f)
-                }
-            };
-            if let (false, Some(n)) = (fresh, nonce) {
-                tx.rollback().await?;
-                return Err(n.replayed(st).await);
-            }
-            let risk = facts.map(|f| crate::risk::assess(&f)).unwrap_or_default();
-            let (decision, debit) = match (risk_decline(&risk, m.risk_threshold), &checked) {
-                (Some(d), _) => (d, 0),
-                // The card's own checks already failed: decide's answer.
-                (None, Some(Err(d))) => (d.clone(), 0),
-                (None, _) => issuer::decide(st, &mut tx, &icc, &pan_ref, channel, now).await?,
-            };
-            (risk, decision, debit)
-        }
+    let p = PgPurchase {
+        st: st.clone(),
+        terminal_id: t.id.clone(),
+        merchant: m,
+        history_seq,
+        req: req.clone(),
+        channel: channel.to_string(),
+        nonce: nonce.cloned(),
+        pan_ref,
+        icc,
+        checked,
+        now,
+        payment_id,
     };
-    let figures = receipt_figures("purchase", decision.approved, amount, m.fee_bps, now);
-    let resp = payment_response(&payment_id, req.tsc, &decision, &pan_ref, &risk, figures);
-    let ins = sqlx::query(PAYMENT_INSERT_DEBITING.as_str())
-        .bind(&payment_id)
-        .bind(&t.id)
-        .bind(&m.id)
-        .bind(i64::from(req.tsc))
-        .bind(channel)
-        .bind(decision.status())
-        .bind(i64::try_from(req.amount_minor).map_err(ApiError::internal)?)
-        .bind(i64::from(req.currency))
-        .bind(&req.mcc)
-        .bind(m.fee_bps)
-        .bind(history_seq)
-        .bind(&pan_ref.token)
-        .bind(pan_ref.masked.as_str())
-        .bind(decision.response_code)
-        .bind(&decision.reason)
-        .bind(serde_json::to_string(&resp).map_err(ApiError::internal)?)
-        .bind(now)
-        .bind(date_of_ms(now))
-        .bind(debit)
-        .execute(&mut *tx)
-        .await;
-    match ins {
-        Ok(_) => {
-            tx.commit().await?;
+    let writer = st
+        .store
+        .pg_writer
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("no postgres writer"))?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let key = p.pan_ref.token.clone();
+    let job = PgPurchaseJob {
+        p,
+        result: None,
+        reply,
+    };
+    writer.submit(&key, Box::new(job)).await?;
+    let step = answer
+        .await
+        .map_err(|_| ApiError::internal("postgres writer dropped a payment"))??;
+    match step {
+        PgStep::Paid(resp) => {
             tracing::info!(terminal_id = %t.id, tsc = req.tsc, channel, status = %resp.status, code = %resp.response_code, masked_pan = %resp.masked_pan, "payment");
-            Ok(resp)
+            Ok(*resp)
         }
-        Err(e) if is_unique_violation(&e) => {
-            // A repeat (or a concurrent duplicate that won): undo ours,
-            // answer with theirs. The rollback took our nonce with it.
-            tx.rollback().await?;
+        PgStep::Replayed => match nonce {
+            Some(n) => Err(n.replayed(st).await),
+            None => Err(ApiError::internal("replay without a nonce")),
+        },
+        PgStep::Duplicate => {
+            // A repeat (or a concurrent duplicate that won): ours was
+            // rolled back, nonce included; answer with theirs.
             if let Some(n) = nonce {
                 n.spend(st).await?;
             }
@@ -703,7 +632,199 @@ async fn process_purchase(
                 .await?
                 .ok_or_else(|| ApiError::internal("duplicate without stored response"))
         }
-        Err(e) => Err(e.into()),
+    }
+}
+
+/// A purchase on PostgreSQL: everything its transaction needs, read and
+/// checked beforehand.
+struct PgPurchase {
+    st: Shared,
+    terminal_id: String,
+    merchant: crate::merchant::Merchant,
+    history_seq: i64,
+    req: PaymentRequest,
+    channel: String,
+    nonce: Option<Nonce>,
+    pan_ref: PanRef,
+    icc: Icc,
+    /// The card's own checks, for an online purchase with a nonce.
+    checked: Option<Result<issuer::Checked, Decision>>,
+    now: i64,
+    payment_id: String,
+}
+
+/// What a PostgreSQL purchase's transaction came to.
+enum PgStep {
+    /// Written; to be answered once committed.
+    Paid(Box<PaymentResponse>),
+    /// The request's nonce was already spent: roll back.
+    Replayed,
+    /// (terminal, tsc) already stored: roll back, answer the stored one.
+    Duplicate,
+}
+
+/// A [`PgPurchase`] for a writer task, with its answer.
+struct PgPurchaseJob {
+    p: PgPurchase,
+    result: Option<ApiResult<PgStep>>,
+    reply: tokio::sync::oneshot::Sender<ApiResult<PgStep>>,
+}
+
+impl crate::pg_writer::Job for PgPurchaseJob {
+    fn run<'a>(
+        &'a mut self,
+        tx: &'a mut Transaction<'static, Any>,
+    ) -> crate::pg_writer::BoxFut<'a, bool> {
+        Box::pin(async move {
+            let r = self.p.run_in(tx).await;
+            let commit = matches!(r, Ok(PgStep::Paid(_)));
+            self.result = Some(r);
+            commit
+        })
+    }
+
+    fn answer(self: Box<Self>, commit: ApiResult<()>) {
+        let this = *self;
+        let r = match (commit, this.result) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(r)) => r,
+            (Ok(()), None) => Err(ApiError::internal("postgres payment not run")),
+        };
+        // The caller may have gone (client disconnected); its payment is
+        // committed all the same, as with any commit.
+        let _ = this.reply.send(r);
+    }
+}
+
+impl PgPurchase {
+    /// The purchase's statements in `tx`. An online authorization is two:
+    /// the nonce, the risk facts and the card account in one; the debit
+    /// and the payment in another. Leaves committing or rolling back to
+    /// the caller.
+    async fn run_in(&self, tx: &mut Transaction<'_, Any>) -> ApiResult<PgStep> {
+        let (st, req, m, nonce) = (&self.st, &self.req, &self.merchant, self.nonce.as_ref());
+        let (icc, pan_ref, now, channel) =
+            (&self.icc, &self.pan_ref, self.now, self.channel.as_str());
+        let online = channel == "online";
+        let amount = i64::try_from(req.amount_minor).map_err(ApiError::internal)?;
+        let (risk, decision, debit) = match (nonce, &self.checked) {
+            (Some(n), Some(Ok(c))) => {
+                let (fresh, facts, balance, blocked) = crate::risk::spend_gather_and_open_account(
+                    tx,
+                    n.parts(),
+                    &m.id,
+                    &self.terminal_id,
+                    pan_ref,
+                    c.default_balance(),
+                    amount,
+                    now,
+                )
+                .await?;
+                if !fresh {
+                    return Ok(PgStep::Replayed);
+                }
+                let risk = crate::risk::assess(&facts);
+                let (decision, debit) = match risk_decline(&risk, m.risk_threshold) {
+                    Some(d) => (d, 0),
+                    None => {
+                        let velocity_n = if c.velocity_limit() > 0 {
+                            Some(issuer::velocity_count(tx, &pan_ref.token, now).await?)
+                        } else {
+                            None
+                        };
+                        issuer::online_account_decision(c, icc, balance, blocked, velocity_n)
+                    }
+                };
+                (risk, decision, debit)
+            }
+            _ => {
+                let (fresh, facts) = match nonce {
+                    Some(n) if online => {
+                        let (fresh, f) = crate::risk::spend_nonce_and_gather(
+                            tx,
+                            n.parts(),
+                            &m.id,
+                            &self.terminal_id,
+                            &pan_ref.token,
+                            amount,
+                            now,
+                        )
+                        .await?;
+                        (fresh, Some(f))
+                    }
+                    _ => {
+                        let fresh = match nonce {
+                            Some(n) => n.spend_in(st, tx).await?,
+                            None => true,
+                        };
+                        let f = if online && fresh {
+                            Some(
+                                crate::risk::gather(
+                                    tx,
+                                    &m.id,
+                                    &self.terminal_id,
+                                    &pan_ref.token,
+                                    amount,
+                                    now,
+                                )
+                                .await?,
+                            )
+                        } else {
+                            None
+                        };
+                        (fresh, f)
+                    }
+                };
+                if let (false, Some(_)) = (fresh, nonce) {
+                    return Ok(PgStep::Replayed);
+                }
+                let risk = facts.map(|f| crate::risk::assess(&f)).unwrap_or_default();
+                let (decision, debit) = match (risk_decline(&risk, m.risk_threshold), &self.checked)
+                {
+                    (Some(d), _) => (d, 0),
+                    // The card's own checks already failed: decide's answer.
+                    (None, Some(Err(d))) => (d.clone(), 0),
+                    (None, _) => issuer::decide(st, tx, icc, pan_ref, channel, now).await?,
+                };
+                (risk, decision, debit)
+            }
+        };
+        let figures = receipt_figures("purchase", decision.approved, amount, m.fee_bps, now);
+        let resp = payment_response(
+            &self.payment_id,
+            req.tsc,
+            &decision,
+            pan_ref,
+            &risk,
+            figures,
+        );
+        let ins = sqlx::query(PAYMENT_INSERT_DEBITING.as_str())
+            .bind(&self.payment_id)
+            .bind(&self.terminal_id)
+            .bind(&m.id)
+            .bind(i64::from(req.tsc))
+            .bind(channel)
+            .bind(decision.status())
+            .bind(amount)
+            .bind(i64::from(req.currency))
+            .bind(&req.mcc)
+            .bind(m.fee_bps)
+            .bind(self.history_seq)
+            .bind(&pan_ref.token)
+            .bind(pan_ref.masked.as_str())
+            .bind(decision.response_code)
+            .bind(&decision.reason)
+            .bind(serde_json::to_string(&resp).map_err(ApiError::internal)?)
+            .bind(now)
+            .bind(date_of_ms(now))
+            .bind(debit)
+            .execute(&mut **tx)
+            .await;
+        match ins {
+            Ok(_) => Ok(PgStep::Paid(Box::new(resp))),
+            Err(e) if is_unique_violation(&e) => Ok(PgStep::Duplicate),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
