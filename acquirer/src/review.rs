@@ -47,7 +47,9 @@ where
         _ => {
             let created: i64 = col(&r, "created_ms")?;
             Ok(format_day(
-                created.div_euclid(DAY_MS).saturating_add(REVIEW_INTERVAL_DAYS),
+                created
+                    .div_euclid(DAY_MS)
+                    .saturating_add(REVIEW_INTERVAL_DAYS),
             ))
         }
     }
@@ -235,7 +237,10 @@ mod tests {
     #[test]
     fn period_reads_from_and_to_only() {
         let q = period(Some("from=2026-11-01&to=2026-11-30")).unwrap();
-        assert_eq!((q.from.as_str(), q.to.as_str()), ("2026-11-01", "2026-11-30"));
+        assert_eq!(
+            (q.from.as_str(), q.to.as_str()),
+            ("2026-11-01", "2026-11-30")
+        );
         assert!(period(Some("from=2026-11-01")).is_err());
         assert!(period(None).is_err());
         assert!(period(Some("from=a&to=b&merchant=mer_x")).is_err());
