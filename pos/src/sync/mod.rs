@@ -12,8 +12,8 @@ mod statement;
 
 pub use identity::{Identity, TerminalConfig};
 pub use statement::{
-    review_state, HistoryEntry, InfoConfirmation, Payout, ReviewState, SettlementBatch, Statement,
-    StatementHistory, StatementLine, StatementTotals, REVIEW_REMINDER_DAYS,
+    parse_day, review_state, HistoryEntry, InfoConfirmation, Payout, ReviewState, SettlementBatch,
+    Statement, StatementHistory, StatementLine, StatementTotals, REVIEW_REMINDER_DAYS,
 };
 
 use attestation::{build_evidence, sign_evidence, Challenge, EvidenceContext, KeyKind};
