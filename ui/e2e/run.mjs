@@ -482,7 +482,8 @@ try {
     await s.waitFor("#s-payouts");
     await s.exec("window.scrollTo(0, 0)");
     await s.screenshot("23-statement");
-    await s.exec("document.getElementById('s-totals').scrollIntoView()");
+    // The settlement date and terms columns, scrolled into view on a narrow window.
+    await s.exec("document.querySelector('#s-result .scroll').scrollLeft = 10000; document.getElementById('s-account').scrollIntoView()");
     await s.screenshot("24-statement-payouts-terms");
     // An empty period elsewhere.
     await s.exec("const el = document.getElementById('s-from'); el.value = '2020-01-01'; el.dispatchEvent(new Event('change'))");
