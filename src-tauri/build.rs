@@ -20,6 +20,9 @@ const COMMANDS: &[&str] = &[
     "void_payment",
     "totals",
     "qr_charge",
+    "merchant_info",
+    "confirm_merchant_info",
+    "statement",
 ];
 
 fn main() {

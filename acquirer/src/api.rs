@@ -80,6 +80,10 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/merchants/{id}/history", get(m::history))
         .route("/v1/merchants/{id}/settlements", post(m::settle))
         .route("/v1/merchants/{id}/statement", get(m::statement))
+        .route(
+            "/v1/merchants/{id}/review",
+            post(crate::review::schedule_review),
+        )
         .route("/v1/issuer/ranges", post(t::add_issuer_range))
         .route("/v1/issuer/cards", post(t::set_card))
         .route("/v1/terminals/{id}/monitoring", get(t::monitoring))
@@ -89,6 +93,14 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/attest/challenge", post(crate::attest::challenge))
         .route("/v1/attest", post(crate::attest::attest))
         .route("/v1/terminal/config", get(t::terminal_config))
+        .route(
+            "/v1/terminal/statement",
+            get(crate::review::terminal_statement),
+        )
+        .route(
+            "/v1/terminal/merchant-info/confirm",
+            post(crate::review::confirm_info),
+        )
         .route("/v1/authorizations", post(t::authorize))
         .route("/v1/reversals", post(t::reverse))
         .route("/v1/voids", post(t::void))

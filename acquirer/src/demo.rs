@@ -133,6 +133,17 @@ pub async fn seed(st: &Shared, profiles: &Path) -> Result<Seeded, ApiError> {
         },
     )
     .await?;
+    // Due in two weeks rather than a year: a fresh demo shows the app's
+    // review reminder and its confirmation.
+    let soon = st.clock.now_ms().div_euclid(86_400_000).saturating_add(14);
+    crate::review::schedule(
+        st,
+        &onboarded.merchant_id,
+        &crate::review::ScheduleRequest {
+            info_review_due: crate::util::format_day(soon),
+        },
+    )
+    .await?;
     let code = create_activation_code(st, &onboarded.merchant_id).await?;
     Ok(Seeded {
         merchant_id: onboarded.merchant_id,

@@ -24,6 +24,7 @@ pub mod merchant;
 pub mod pg_writer;
 pub mod qr;
 pub mod qr_wallet;
+pub mod review;
 pub mod risk;
 pub mod sim;
 pub mod sqlite_writer;

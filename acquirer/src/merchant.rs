@@ -183,7 +183,7 @@ where
     }
 }
 
-async fn append_history(
+pub(crate) async fn append_history(
     tx: &mut Transaction<'_, Any>,
     merchant_id: &str,
     kind: &str,
@@ -689,6 +689,18 @@ pub async fn statement(
 ) -> ApiResult<Json<serde_json::Value>> {
     let m = load_merchant(&st.store.pool, &id).await?;
     authorize_caller(&caller, &m)?;
+    merchant_statement(&st, &m, &q).await.map(Json)
+}
+
+/// The statement of one merchant over `q`'s period: what the operator, the
+/// merchant (by its key) and the merchant's own terminals all read. The
+/// caller has already checked who may see it.
+pub async fn merchant_statement(
+    st: &Shared,
+    m: &Merchant,
+    q: &StatementQuery,
+) -> ApiResult<serde_json::Value> {
+    let id = &m.id;
     let (Some(from), Some(to)) = (parse_day(&q.from), parse_day(&q.to)) else {
         return Err(ApiError::unprocessable(
             "invalid_date",
@@ -708,7 +720,7 @@ pub async fn statement(
          WHERE p.merchant_id = $1 AND p.business_date >= $2 AND p.business_date <= $3 AND p.status = 'approved' \
          ORDER BY p.created_ms, p.id",
     )
-    .bind(&id)
+    .bind(id)
     .bind(&q.from)
     .bind(&q.to)
     .fetch_all(&st.store.pool)
@@ -749,15 +761,45 @@ pub async fn statement(
             history_seq: col(r, "history_seq")?,
         });
     }
-    let history = load_history(&st, &id).await?;
-    Ok(Json(serde_json::json!({
+    let history = load_history(st, id).await?;
+    let batches: Vec<AnyRow> = sqlx::query(
+        "SELECT * FROM settlements WHERE merchant_id = $1 AND business_date >= $2 \
+         AND business_date <= $3 ORDER BY business_date",
+    )
+    .bind(id)
+    .bind(&q.from)
+    .bind(&q.to)
+    .fetch_all(&st.store.pool)
+    .await?;
+    let batches = batches
+        .iter()
+        .map(settlement_from_row)
+        .collect::<ApiResult<Vec<_>>>()?;
+    // What reaches the settlement account on each date: paid batches and
+    // the lines still waiting for theirs.
+    let mut payouts = std::collections::BTreeMap::<&str, (i64, bool)>::new();
+    for l in &lines {
+        let p = payouts.entry(&l.settlement_date).or_insert((0, true));
+        p.0 = p.0.saturating_add(l.net_minor);
+        p.1 &= l.settled;
+    }
+    let payouts: Vec<_> = payouts
+        .into_iter()
+        .map(|(date, (net, settled))| {
+            serde_json::json!({ "settlement_date": date, "net_minor": net, "settled": settled })
+        })
+        .collect();
+    Ok(serde_json::json!({
         "merchant_id": m.id, "merchant_name": m.name, "from": q.from, "to": q.to,
         "generated": date_of_ms(st.clock.now_ms()),
         "settlement_account": acct,
+        "currency": m.currency,
         "lines": lines,
+        "settlements": batches,
+        "payouts": payouts,
         "totals": { "gross_minor": gross, "fees_minor": fees, "net_minor": net, "count": lines.len() },
         "history": { "chain_valid": chain_valid(&history), "entries": history },
-    })))
+    }))
 }
 
 #[cfg(test)]

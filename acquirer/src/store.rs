@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_refund_link.sql")),
     (4, include_str!("../migrations/0004_risk_indexes.sql")),
     (10, include_str!("../migrations/0010_qr.sql")),
+    (11, include_str!("../migrations/0011_merchant_review.sql")),
 ];
 
 #[derive(Clone)]

@@ -119,7 +119,7 @@ fn sign_config(st: &Shared, config: &TerminalConfig) -> ApiResult<SignedConfig> 
 }
 
 /// Re-signs every configuration of a merchant after an acknowledged MCC or
-/// fee change, inside the change's transaction.
+/// fee change or a new review date, inside that change's transaction.
 pub async fn resign_configs(
     st: &Shared,
     tx: &mut Transaction<'_, Any>,
@@ -127,6 +127,7 @@ pub async fn resign_configs(
     now: i64,
 ) -> ApiResult<()> {
     let m = load_merchant(&mut **tx, merchant_id).await?;
+    let review_due = crate::review::due_date(&mut **tx, merchant_id).await?;
     let rows: Vec<AnyRow> =
         sqlx::query("SELECT id, config_json FROM terminals WHERE merchant_id = $1")
             .bind(merchant_id)
@@ -138,6 +139,7 @@ pub async fn resign_configs(
         let mut config: TerminalConfig = serde_json::from_str(&old).map_err(ApiError::internal)?;
         config.mcc = m.mcc.clone();
         set_receipt_terms(&mut config, &m);
+        config.info_review_due = review_due.clone();
         config.issued_ms = now;
         let signed = sign_config(st, &config)?;
         sqlx::query("UPDATE terminals SET config_json = $1, config_sig_hex = $2 WHERE id = $3")
@@ -228,6 +230,7 @@ pub async fn enroll(
         ..TerminalConfig::default()
     };
     set_receipt_terms(&mut config, &m);
+    config.info_review_due = crate::review::due_date(&mut *tx, &m.id).await?;
     let signed = sign_config(&st, &config)?;
     sqlx::query(
         "INSERT INTO terminals (id, merchant_id, public_key_hex, key_kind, config_json, config_sig_hex, blocked, block_reason, created_ms) \

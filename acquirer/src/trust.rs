@@ -77,6 +77,11 @@ pub struct TerminalConfig {
     /// Days from a payment's business date to its settlement date.
     #[serde(default)]
     pub settlement_delay_days: u32,
+    /// `YYYY-MM-DD`: when the merchant's information is next due for its
+    /// regular review. Left out when empty, so that a configuration signed
+    /// before it existed re-encodes to the very bytes that were signed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub info_review_due: String,
 }
 
 /// SHA-256 (hex) of the exact configuration JSON the acquirer signed: what

@@ -26,6 +26,7 @@ fn config(merchant_name: &str, mcc: &str) -> TerminalConfig {
         fee_fixed_minor: 0,
         settlement_account_masked: "******************3000".into(),
         settlement_delay_days: 1,
+        info_review_due: String::new(),
     }
 }
 

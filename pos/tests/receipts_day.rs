@@ -322,7 +322,8 @@ fn a_fee_change_resigns_the_configuration_and_the_terminal_fetches_it() {
         ),
         &json!({}),
     );
-    assert_eq!(ack["seq"], 2, "{ack}");
+    // After the onboarding and the demo's review scheduling.
+    assert_eq!(ack["seq"], 3, "{ack}");
     // A restarted terminal still holds the old configuration: attestation
     // says so, the terminal fetches the new one and goes on.
     drop(client);

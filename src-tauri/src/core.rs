@@ -9,6 +9,7 @@ use crate::types::{
     QrPaymentEvent, QrPaymentResult, ReaderInfo, ReceiptView, SavedReceipt, ScannedCode, Settings,
     UiRequest, VirtualCard,
 };
+use crate::types::{MerchantInfo, ReviewStatus, StatementView};
 use kernel::outcome::{Message, Status};
 use pos::queue::Queue;
 use pos::sync::{Client, Identity, SyncError};
@@ -936,5 +937,102 @@ pub fn data_dir(default: Option<&Path>) -> PathBuf {
         None => default
             .map(Path::to_path_buf)
             .unwrap_or_else(|| std::env::temp_dir().join("softpos-app")),
+    }
+}
+
+/// Issue 6's acquirer views: the settlement statement, and the merchant's
+/// information with its regular review (Settings).
+impl Core {
+    /// The merchant's information from the signed configuration, and where
+    /// its review stands today. No network: the reminder shows offline.
+    pub fn merchant_info(&self) -> Result<MerchantInfo, CommandError> {
+        let s = self.lock();
+        let t = s.terminal.as_ref().ok_or_else(not_enrolled)?;
+        Ok(merchant_info(t.client.identity().config(), &today()))
+    }
+
+    /// The merchant confirms its information is current: the acquirer
+    /// records it and moves the review; the re-signed configuration is
+    /// stored. Refused if the acquirer holds other information than shown.
+    pub fn confirm_merchant_info(&self) -> Result<MerchantInfo, CommandError> {
+        let mut s = self.lock();
+        let t = s.terminal.as_mut().ok_or_else(not_enrolled)?;
+        t.client.confirm_merchant_info().map_err(acquirer_error)?;
+        Ok(merchant_info(t.client.identity().config(), &today()))
+    }
+
+    /// The acquirer's statement from `from` to `to` (`YYYY-MM-DD`); by
+    /// default this month up to today.
+    pub fn statement(
+        &self,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<StatementView, CommandError> {
+        let today = today();
+        let month_start = format!("{}-01", today.get(..7).unwrap_or("1970-01"));
+        let pick = |d: Option<&str>, default: &str| {
+            let d = d
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .unwrap_or(default);
+            match pos::sync::parse_day(d) {
+                Some(_) => Ok(d.to_string()),
+                None => Err(CommandError::new(
+                    ErrorCode::Usage,
+                    format!("{d:?} is not a date (YYYY-MM-DD)"),
+                )),
+            }
+        };
+        let (from, to) = (pick(from, &month_start)?, pick(to, &today)?);
+        if to < from {
+            return Err(CommandError::new(
+                ErrorCode::Usage,
+                "the period ends before it starts",
+            ));
+        }
+        let mut s = self.lock();
+        let t = s.terminal.as_mut().ok_or_else(not_enrolled)?;
+        let statement = t.client.statement(&from, &to).map_err(acquirer_error)?;
+        let currency = currency_info(t.client.identity().config().currency)?;
+        Ok(StatementView::build(&statement, currency))
+    }
+}
+
+fn today() -> String {
+    pos::history::date_of_ms(pos::sync::now_ms())
+}
+
+fn merchant_info(c: &pos::sync::TerminalConfig, today: &str) -> MerchantInfo {
+    MerchantInfo {
+        merchant_id: c.merchant_id.clone(),
+        merchant_name: c.merchant_name.clone(),
+        mcc: c.mcc.clone(),
+        mcc_description: pos::receipt::mcc::description(&c.mcc)
+            .unwrap_or_default()
+            .to_string(),
+        acquirer_name: c.acquirer_name.clone(),
+        settlement_account_masked: c.settlement_account_masked.clone(),
+        fee_bps: c.fee_bps,
+        fee_fixed_minor: c.fee_fixed_minor,
+        settlement_delay_days: c.settlement_delay_days,
+        currency: currency_info(c.currency).unwrap_or(CurrencyInfo {
+            alpha: c.currency.to_string(),
+            numeric: c.currency,
+            exponent: 2,
+        }),
+        review: pos::sync::review_state(&c.info_review_due, today).map(ReviewStatus::from),
+    }
+}
+
+/// An acquirer call's failure, by what the merchant can do about it.
+fn acquirer_error(e: SyncError) -> CommandError {
+    match e {
+        SyncError::Unreachable(m) | SyncError::NoAnswer(m) => {
+            CommandError::new(ErrorCode::AcquirerUnreachable, m)
+        }
+        SyncError::Refused { code, message, .. } => {
+            CommandError::new(ErrorCode::Refused, format!("{code}: {message}"))
+        }
+        other => internal(other),
     }
 }

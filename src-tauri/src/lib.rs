@@ -230,6 +230,29 @@ fn qr_charge(
     Ok(())
 }
 
+#[tauri::command]
+fn merchant_info(started: CoreState<'_>) -> Result<types::MerchantInfo, CommandError> {
+    started.now()?.merchant_info()
+}
+
+#[tauri::command]
+async fn confirm_merchant_info(
+    started: CoreState<'_>,
+) -> Result<types::MerchantInfo, CommandError> {
+    let core = started.now()?;
+    blocking(move || core.confirm_merchant_info()).await
+}
+
+#[tauri::command]
+async fn statement(
+    started: CoreState<'_>,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<types::StatementView, CommandError> {
+    let core = started.now()?;
+    blocking(move || core.statement(from.as_deref(), to.as_deref())).await
+}
+
 /// Forwards queued payments in the background while there are some.
 fn spawn_forwarder(app: AppHandle, core: Arc<Core>) {
     std::thread::spawn(move || loop {
@@ -371,6 +394,9 @@ pub fn run() -> std::process::ExitCode {
             void_payment,
             totals,
             qr_charge,
+            merchant_info,
+            confirm_merchant_info,
+            statement,
         ])
         .setup(setup)
         .run(tauri::generate_context!());

@@ -545,6 +545,198 @@ pub enum QrPaymentEvent {
     },
 }
 
+/// The merchant's information as the acquirer's signed configuration
+/// states it (Settings), with where its regular review stands.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct MerchantInfo {
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub mcc: String,
+    /// The MCC's description (ISO 18245), empty if unknown.
+    pub mcc_description: String,
+    pub acquirer_name: String,
+    /// All but the last four characters masked.
+    pub settlement_account_masked: String,
+    /// Fee rate in basis points (150 = 1.50 %) per approved purchase.
+    pub fee_bps: u32,
+    /// Fixed fee per approved purchase, minor units.
+    pub fee_fixed_minor: u64,
+    pub settlement_delay_days: u32,
+    pub currency: CurrencyInfo,
+    /// `None` for a configuration signed before reviews existed.
+    pub review: Option<ReviewStatus>,
+}
+
+/// When the merchant's information is next due for review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewStatus {
+    /// `YYYY-MM-DD`.
+    pub due: String,
+    /// Negative once overdue.
+    pub days_left: i64,
+    /// Due within 30 days or overdue: show the reminder.
+    pub reminder: bool,
+    pub overdue: bool,
+}
+
+impl From<pos::sync::ReviewState> for ReviewStatus {
+    fn from(r: pos::sync::ReviewState) -> Self {
+        ReviewStatus {
+            due: r.due,
+            days_left: r.days_left,
+            reminder: r.reminder,
+            overdue: r.overdue,
+        }
+    }
+}
+
+/// One line of the acquirer's statement.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StatementLineView {
+    pub business_date: String,
+    pub created_ms: i64,
+    /// `purchase`, `refund`, `qr`.
+    pub kind: String,
+    pub channel: String,
+    pub mcc: String,
+    /// Masked card number or wallet code.
+    pub payer: String,
+    /// Signed: refunds are negative.
+    pub amount_minor: i64,
+    pub fee_bps: i64,
+    pub fee_minor: i64,
+    pub net_minor: i64,
+    /// Paid, or expected while `settled` is false.
+    pub settlement_date: String,
+    pub settled: bool,
+    /// The history entry the line names (the history's head when taken).
+    pub history_seq: i64,
+    /// The entry stating the terms in force for it (see `terms`).
+    pub terms_seq: Option<i64>,
+}
+
+/// A history entry that states the merchant's terms.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TermsEntry {
+    pub seq: i64,
+    /// `onboarded`, `change_acknowledged`, `info_confirmed`, ...
+    pub kind: String,
+    pub at_ms: i64,
+    pub fee_bps: Option<i64>,
+    pub mcc: Option<String>,
+    /// The first hex digits of the entry's chained hash.
+    pub hash_prefix: String,
+}
+
+/// What reaches the settlement account on one date.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PayoutView {
+    pub settlement_date: String,
+    pub net_minor: i64,
+    pub settled: bool,
+}
+
+/// The acquirer's settlement statement of this merchant for a period.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StatementView {
+    pub merchant_name: String,
+    pub from: String,
+    pub to: String,
+    /// The acquirer's date when it made the statement.
+    pub generated: String,
+    pub settlement_account: String,
+    pub currency: CurrencyInfo,
+    pub lines: Vec<StatementLineView>,
+    pub count: u64,
+    pub gross_minor: i64,
+    pub fees_minor: i64,
+    pub net_minor: i64,
+    pub payouts: Vec<PayoutView>,
+    /// Settlement batches made in the period.
+    pub batches: u64,
+    /// The entries the lines' terms come from, oldest first.
+    pub terms: Vec<TermsEntry>,
+    /// The merchant's history chain, checked by this terminal.
+    pub chain_verified: bool,
+}
+
+impl StatementView {
+    pub fn build(s: &pos::sync::Statement, currency: CurrencyInfo) -> StatementView {
+        let mut terms: Vec<TermsEntry> = Vec::new();
+        let lines = s
+            .lines
+            .iter()
+            .map(|l| {
+                let entry = s.terms_of(l);
+                if let Some(e) = entry {
+                    if !terms.iter().any(|t| t.seq == e.seq) {
+                        terms.push(TermsEntry {
+                            seq: e.seq,
+                            kind: e.kind.clone(),
+                            at_ms: e.at_ms,
+                            fee_bps: e.body.get("fee_bps").and_then(serde_json::Value::as_i64),
+                            mcc: e
+                                .body
+                                .get("mcc")
+                                .and_then(serde_json::Value::as_str)
+                                .map(str::to_string),
+                            hash_prefix: e.hash.chars().take(12).collect(),
+                        });
+                    }
+                }
+                StatementLineView {
+                    business_date: l.business_date.clone(),
+                    created_ms: l.created_ms,
+                    kind: l.kind.clone(),
+                    channel: l.channel.clone(),
+                    mcc: l.mcc.clone(),
+                    payer: l.masked_pan.clone(),
+                    amount_minor: l.amount_minor,
+                    fee_bps: l.fee_bps,
+                    fee_minor: l.fee_minor,
+                    net_minor: l.net_minor,
+                    settlement_date: l.settlement_date.clone(),
+                    settled: l.settled,
+                    history_seq: l.history_seq,
+                    terms_seq: entry.map(|e| e.seq),
+                }
+            })
+            .collect();
+        terms.sort_by_key(|t| t.seq);
+        StatementView {
+            merchant_name: s.merchant_name.clone(),
+            from: s.from.clone(),
+            to: s.to.clone(),
+            generated: s.generated.clone(),
+            settlement_account: s.settlement_account.clone(),
+            currency,
+            lines,
+            count: s.totals.count,
+            gross_minor: s.totals.gross_minor,
+            fees_minor: s.totals.fees_minor,
+            net_minor: s.totals.net_minor,
+            payouts: s
+                .payouts
+                .iter()
+                .map(|p| PayoutView {
+                    settlement_date: p.settlement_date.clone(),
+                    net_minor: p.net_minor,
+                    settled: p.settled,
+                })
+                .collect(),
+            batches: u64::try_from(s.settlements.len()).unwrap_or(u64::MAX),
+            terms,
+            chain_verified: s.chain_verified(),
+        }
+    }
+}
+
 /// Every generated declaration, in file order.
 pub fn typescript() -> String {
     use ts_rs::Config;
@@ -577,6 +769,12 @@ pub fn typescript() -> String {
         DayTotals::decl(&cfg),
         QrPaymentResult::decl(&cfg),
         QrPaymentEvent::decl(&cfg),
+        MerchantInfo::decl(&cfg),
+        ReviewStatus::decl(&cfg),
+        StatementLineView::decl(&cfg),
+        TermsEntry::decl(&cfg),
+        PayoutView::decl(&cfg),
+        StatementView::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src-tauri/src/types.rs by `SOFTPOS_UPDATE_TYPES=1 cargo test`.\n// Do not edit: the test fails when this file is stale.\n\n",

@@ -603,3 +603,141 @@ fn a_scanned_customer_code_is_charged_by_micropay() {
         poor.seq
     );
 }
+
+fn day(offset: i64) -> String {
+    pos::history::format_day(i64::try_from(pos::sync::now_ms() / 86_400_000).unwrap() + offset)
+}
+
+#[test]
+fn the_acquirers_statement_and_the_merchant_information_review() {
+    let env = enrolled();
+    let sink = Recorded::default();
+    let a = result(&pay(&env.core, &sink, "visa-cvn18", 2500))
+        .tsc
+        .unwrap();
+    result(&pay(&env.core, &sink, "visa-cvn18", 1000));
+    env.core.refund(a, Some(500)).unwrap();
+
+    // This month by default: the acquirer's lines, fees and payout date.
+    let s = env.core.statement(None, None).unwrap();
+    assert_eq!(s.from, format!("{}-01", &day(0)[..7]));
+    assert_eq!(s.to, day(0));
+    assert_eq!(s.merchant_name, "Demo Grocery");
+    assert_eq!(s.count, 3);
+    assert_eq!(s.lines.len(), 3);
+    let first = &s.lines[0];
+    assert_eq!(
+        (first.kind.as_str(), first.mcc.as_str()),
+        ("purchase", "5411")
+    );
+    assert_eq!(
+        (first.amount_minor, first.fee_bps, first.fee_minor),
+        (2500, 150, 38)
+    );
+    assert_eq!(first.net_minor, 2462);
+    assert_eq!(first.settlement_date, day(1));
+    assert!(!first.settled);
+    assert!(first.payer.contains("****"));
+    assert_eq!(s.lines[2].net_minor, -500);
+    assert_eq!(s.gross_minor, 3000);
+    assert_eq!(s.net_minor, s.gross_minor - s.fees_minor);
+    assert_eq!(s.settlement_account, "******************3000");
+    assert_eq!(s.payouts.len(), 1);
+    assert_eq!(s.payouts[0].net_minor, s.net_minor);
+    assert!(s.chain_verified);
+    // Each line points at the terms it was charged under.
+    let terms = first.terms_seq.unwrap();
+    let entry = s.terms.iter().find(|t| t.seq == terms).unwrap();
+    assert_eq!(
+        (entry.kind.as_str(), entry.fee_bps),
+        ("onboarded", Some(150))
+    );
+    // A period elsewhere is empty; a bad or backward one is refused.
+    let old = env
+        .core
+        .statement(Some("2000-01-01"), Some("2000-01-31"))
+        .unwrap();
+    assert!(old.lines.is_empty());
+    assert_eq!(
+        env.core
+            .statement(Some("2026-02-30"), None)
+            .unwrap_err()
+            .code,
+        ErrorCode::Usage
+    );
+    assert_eq!(
+        env.core
+            .statement(Some(&day(0)), Some("2000-01-01"))
+            .unwrap_err()
+            .code,
+        ErrorCode::Usage
+    );
+    assert_eq!(
+        env.core
+            .statement(Some("2000-01-01"), Some(&day(0)))
+            .unwrap_err()
+            .code,
+        ErrorCode::Refused,
+        "more than a year"
+    );
+
+    // The demo merchant's review is due in two weeks: the reminder shows.
+    let info = env.core.merchant_info().unwrap();
+    assert_eq!(info.merchant_name, "Demo Grocery");
+    assert_eq!(info.mcc_description, "Grocery Stores and Supermarkets");
+    assert_eq!(info.fee_bps, 150);
+    assert_eq!(info.settlement_account_masked, "******************3000");
+    assert_eq!(info.acquirer_name, "SoftPOS Demo Acquirer");
+    let review = info.review.unwrap();
+    assert_eq!(
+        (review.due.as_str(), review.days_left),
+        (day(14).as_str(), 14)
+    );
+    assert!(review.reminder && !review.overdue);
+
+    // Offline, the confirmation cannot go through and nothing moves.
+    env.core.set_network(false).unwrap();
+    assert_eq!(
+        env.core.confirm_merchant_info().unwrap_err().code,
+        ErrorCode::AcquirerUnreachable
+    );
+    assert_eq!(
+        env.core.merchant_info().unwrap().review.unwrap().due,
+        day(14)
+    );
+    env.core.set_network(true).unwrap();
+
+    let info = env.core.confirm_merchant_info().unwrap();
+    let review = info.review.unwrap();
+    assert_eq!(review.due, day(365));
+    assert!(!review.reminder);
+    // Payments still go through on the re-signed configuration, and the
+    // statement's history now holds the confirmation.
+    assert_eq!(
+        result(&pay(&env.core, &sink, "visa-cvn18", 700)).status,
+        PayStatus::Approved
+    );
+    let s = env.core.statement(None, None).unwrap();
+    assert_eq!(s.count, 4);
+    assert!(s.chain_verified);
+    let last = s.lines.last().unwrap();
+    let terms = s
+        .terms
+        .iter()
+        .find(|t| Some(t.seq) == last.terms_seq)
+        .unwrap();
+    assert_eq!(terms.kind, "info_confirmed");
+}
+
+#[test]
+fn statement_and_review_need_an_enrolled_terminal() {
+    let env = env_with(BINARY, BINARY);
+    assert_eq!(
+        env.core.statement(None, None).unwrap_err().code,
+        ErrorCode::NotEnrolled
+    );
+    assert_eq!(
+        env.core.merchant_info().unwrap_err().code,
+        ErrorCode::NotEnrolled
+    );
+}

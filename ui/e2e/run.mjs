@@ -465,6 +465,52 @@ try {
     await s.click("#nav-sale");
   });
 
+  await test("the acquirer's statement, and the merchant information review", async () => {
+    // The demo merchant's information is due for review in two weeks: the
+    // reminder shows on every screen until it is confirmed.
+    await s.waitFor("#review-banner", "el.dataset.days === '14'");
+    await s.click("#nav-statement");
+    await s.waitFor("#s-result", "Number(el.dataset.count) >= 5");
+    const from = await s.exec("return document.getElementById('s-result').dataset.from");
+    assert(from.endsWith("-01"), `this month by default, from ${from}`);
+    const line = await s.exec(
+      "const r = [...document.querySelectorAll('#s-lines tbody tr')].find((r) => r.dataset.kind === 'purchase' && r.children[3].textContent === '€25.00'); return r ? r.innerText : ''",
+    );
+    for (const want of ["5411", "1.50 %", "€0.38", "€24.62", "expected", "#1"]) assert(line.includes(want), `${want} in the statement line: ${line}`);
+    const refund = await s.exec("const r = document.querySelector(\"#s-lines tr[data-kind='refund']\"); return r ? r.innerText : ''");
+    assert(refund.includes("−€5.00"), `the refund is negative: ${refund}`);
+    assert((await s.textNow("#s-account")).includes("******************3000"), "settlement account masked");
+    await s.waitFor("#s-chain", "el.dataset.ok === '1'");
+    await s.waitFor("#s-payouts");
+    await s.exec("window.scrollTo(0, 0)");
+    await s.screenshot("23-statement");
+    // The settlement date and terms columns, scrolled into view on a narrow window.
+    await s.exec("document.querySelector('#s-result .scroll').scrollLeft = 10000; document.getElementById('s-account').scrollIntoView()");
+    await s.screenshot("24-statement-payouts-terms");
+    // An empty period elsewhere.
+    await s.exec("const el = document.getElementById('s-from'); el.value = '2020-01-01'; el.dispatchEvent(new Event('change'))");
+    await s.exec("const el = document.getElementById('s-to'); el.value = '2020-01-31'; el.dispatchEvent(new Event('change'))");
+    await s.click("#s-show");
+    await s.waitFor("#s-empty");
+
+    await s.click("#nav-settings");
+    await s.waitFor("#merchant-info");
+    await s.waitFor("#review-reminder");
+    assert((await s.textNow("#info-mcc")).includes("Grocery Stores and Supermarkets"), "MCC described");
+    assert((await s.textNow("#info-fees")).includes("1.50 %"), "fee schedule");
+    assert((await s.textNow("#info-account")) === "******************3000", "account masked");
+    const due = await s.exec("return document.getElementById('merchant-info').dataset.due");
+    await s.exec("document.getElementById('merchant-info').scrollIntoView()");
+    await s.screenshot("25-merchant-info-review");
+    await s.click("#confirm-info");
+    await s.waitFor("#info-confirmed");
+    await s.waitFor("#merchant-info", `el.dataset.due > ${JSON.stringify(due)} && !document.getElementById('review-reminder')`);
+    await s.exec("document.getElementById('merchant-info').scrollIntoView()");
+    await s.screenshot("26-merchant-info-confirmed");
+    await s.click("#nav-sale");
+    await s.waitFor("#sale", "!document.getElementById('review-banner')");
+  });
+
   await test("camera preview from WebKit's mock capture device", async () => {
     await s.click("#scan-button");
     await s.click("#camera-button");

@@ -18,6 +18,7 @@ import type {
   Settings,
   UiRequest,
 } from "./generated/types";
+import type { MerchantInfo, StatementView } from "./generated/types";
 
 /** A command's error, as the shell classifies it. */
 export function asCommandError(e: unknown): CommandError {
@@ -46,6 +47,10 @@ export const api = {
   totals: (date: string | null) => invoke<DayTotals>("totals", { date }),
   /** A QR sale with the acquirer; its steps arrive as `qr` events. */
   qrCharge: (amountMinor: number, code: string | null) => invoke<void>("qr_charge", { amountMinor, code }),
+  /** The acquirer's statement; `null` dates: this month up to today. */
+  statement: (from: string | null, to: string | null) => invoke<StatementView>("statement", { from, to }),
+  merchantInfo: () => invoke<MerchantInfo>("merchant_info"),
+  confirmMerchantInfo: () => invoke<MerchantInfo>("confirm_merchant_info"),
   onQr: (f: (e: QrPaymentEvent) => void): Promise<UnlistenFn> => listen<QrPaymentEvent>("qr", (e) => f(e.payload)),
   onPayment: (f: (e: PaymentEvent) => void): Promise<UnlistenFn> =>
     listen<PaymentEvent>("payment", (e) => f(e.payload)),

@@ -16,12 +16,14 @@ import type {
   ScannedCode,
   Settings,
 } from "./generated/types";
-import { errorKey, language, setLanguage, t, type Key, type Lang } from "./i18n";
+import type { MerchantInfo, StatementView } from "./generated/types";
+import { dictionaries, errorKey, language, setLanguage, t, type Key, type Lang } from "./i18n";
+import { formatBps } from "./money";
 import { emptyEntry, formatAmount, formatMinor, minorUnits, parseMinor, press, type AmountEntry, type Key as PadKey } from "./money";
 import * as pay from "./payment";
 import { play } from "./sound";
 
-type Screen = "enroll" | "sale" | "pay" | "qr" | "scan" | "history" | "receipt" | "settings";
+type Screen = "enroll" | "sale" | "pay" | "qr" | "scan" | "history" | "receipt" | "settings" | "statement";
 
 /** A QR sale with the acquirer, as its `qr` events arrive. */
 interface QrSale {
@@ -186,6 +188,7 @@ function banners(): HTMLElement {
     ),
   );
   for (const n of o.notices) box.append(h("div", { class: "banner blocked" }, n));
+  if (state.screen !== "settings") box.append(...reviewBanner(true));
   return box;
 }
 
@@ -198,7 +201,7 @@ function errorBox(): Child {
 function nav(): HTMLElement {
   const item = (screen: Screen, key: Key) =>
     h("button", { class: state.screen === screen ? "tab active" : "tab", id: `nav-${screen}`, onclick: () => go(screen) }, t(key));
-  return h("nav", {}, item("sale", "nav.sale"), item("history", "nav.history"), item("settings", "nav.settings"));
+  return h("nav", {}, item("sale", "nav.sale"), item("history", "nav.history"), item("statement", "nav.statement"), item("settings", "nav.settings"));
 }
 
 function go(screen: Screen): void {
@@ -208,6 +211,8 @@ function go(screen: Screen): void {
   state.settingsSaved = false;
   render();
   if (entering) void loadHistory();
+  if (screen === "statement" && !acq.statement) void loadStatement();
+  if (screen === "settings") void loadMerchantInfo();
 }
 
 // ---------- enrollment
@@ -796,6 +801,197 @@ function settingsScreen(s: AppStatus): HTMLElement {
     ),
     state.settingsSaved && h("span", { class: "muted", id: "settings-saved" }, ` ${t("settings.saved")}`),
     errorBox(),
+    merchantInfoCard(),
+  );
+}
+
+// ---------- the acquirer's statement, the merchant's information and its review
+
+/** What the acquirer said, kept beside `state`. */
+const acq: {
+  period: { from: string; to: string };
+  statement: StatementView | null;
+  loading: boolean;
+  info: MerchantInfo | null;
+  confirmed: boolean;
+} = { period: { from: today().slice(0, 8) + "01", to: today() }, statement: null, loading: false, info: null, confirmed: false };
+
+async function loadStatement(): Promise<void> {
+  acq.loading = true;
+  const st = await attempt(() => api.statement(acq.period.from || null, acq.period.to || null));
+  acq.loading = false;
+  if (st) acq.statement = st;
+  render();
+}
+
+/** The configuration's copy: no network, so the reminder shows offline. */
+async function loadMerchantInfo(): Promise<void> {
+  try {
+    acq.info = await api.merchantInfo();
+  } catch {
+    acq.info = null;
+  }
+  render();
+}
+
+/** The reminder, when the review is due within 30 days or overdue;
+ * outside Settings it links there. */
+function reviewBanner(global: boolean): HTMLElement[] {
+  const r = acq.info?.review;
+  if (!r || !r.reminder) return [];
+  const text = r.overdue ? t("info.overdue", { date: r.due }) : t("info.reminder", { date: r.due, days: r.daysLeft });
+  return [
+    h(
+      "div",
+      { class: `banner ${r.overdue ? "blocked" : "offline"}`, id: global ? "review-banner" : "review-reminder", role: "status", "data-days": r.daysLeft },
+      h("span", {}, text),
+      global && h("button", { class: "link", id: "review-open", onclick: () => go("settings") }, t("info.review")),
+    ),
+  ];
+}
+
+function merchantInfoCard(): Child {
+  const m = acq.info;
+  if (!m) return null;
+  const row = (k: Key, v: string, id: string) => h("div", { class: "row" }, h("span", { class: "muted" }, t(k)), h("strong", { id }, v));
+  const cur = m.currency;
+  const rate = formatBps(m.feeBps);
+  const fees = m.feeFixedMinor > 0 ? t("info.feeFixed", { rate, fixed: formatAmount(m.feeFixedMinor, cur) }) : t("info.feeValue", { rate });
+  return h(
+    "div",
+    { class: "card", id: "merchant-info", "data-due": m.review?.due ?? "" },
+    h("h2", {}, t("info.title")),
+    ...reviewBanner(false),
+    row("info.name", m.merchantName, "info-name"),
+    row("info.mcc", m.mccDescription ? `${m.mcc} · ${m.mccDescription}` : m.mcc, "info-mcc"),
+    row("info.acquirer", m.acquirerName, "info-acquirer"),
+    row("info.account", m.settlementAccountMasked, "info-account"),
+    row("info.fees", fees, "info-fees"),
+    h("div", { class: "muted small" }, t("info.delay", { days: m.settlementDelayDays })),
+    row("info.due", m.review?.due ?? t("info.dueNone"), "info-due"),
+    h(
+      "button",
+      {
+        class: m.review?.reminder ? "primary" : "",
+        id: "confirm-info",
+        disabled: state.busy,
+        onclick: async () => {
+          acq.confirmed = false;
+          const info = await attempt(() => api.confirmMerchantInfo());
+          if (info) {
+            acq.info = info;
+            acq.confirmed = true;
+          }
+          render();
+        },
+      },
+      t("info.confirm"),
+    ),
+    acq.confirmed && m.review && h("div", { class: "note", id: "info-confirmed" }, t("info.confirmed", { date: m.review.due })),
+    h("div", { class: "muted small" }, t("info.changeHint")),
+  );
+}
+
+function statementScreen(): HTMLElement {
+  const st = acq.statement;
+  const p = acq.period;
+  const amount = (minor: number) => {
+    const cur = st?.currency ?? currency();
+    return minor < 0 ? `−${formatAmount(-minor, cur)}` : formatAmount(minor, cur);
+  };
+  const termKind = (k: string) => {
+    const key = `stmt.kind.${k}`;
+    return key in dictionaries.en ? t(key as Key) : k;
+  };
+  const cols: Key[] = ["stmt.col.date", "stmt.col.kind", "stmt.col.mcc", "stmt.col.amount", "stmt.col.rate", "stmt.col.fee", "stmt.col.net", "stmt.col.settles", "stmt.col.terms"];
+  return h(
+    "section",
+    { id: "statement" },
+    h("h1", {}, t("stmt.title")),
+    h(
+      "div",
+      { class: "filters" },
+      field("stmt.from", "s-from", h("input", { id: "s-from", type: "date", value: p.from, onchange: (ev: Event) => (p.from = (ev.target as HTMLInputElement).value) })),
+      field("stmt.to", "s-to", h("input", { id: "s-to", type: "date", value: p.to, onchange: (ev: Event) => (p.to = (ev.target as HTMLInputElement).value) })),
+    ),
+    h("button", { class: "primary", id: "s-show", disabled: state.busy, onclick: loadStatement }, acq.loading ? t("stmt.loading") : t("stmt.show")),
+    errorBox(),
+    st &&
+      h(
+        "div",
+        { id: "s-result", "data-from": st.from, "data-to": st.to, "data-count": st.count, "data-net": st.netMinor },
+        h("p", { class: "muted" }, t("stmt.merchant", { name: st.merchantName, date: st.generated })),
+        h("p", { id: "s-account" }, t("stmt.account", { account: st.settlementAccount })),
+        st.lines.length === 0
+          ? h("p", { class: "muted", id: "s-empty" }, t("stmt.empty"))
+          : h(
+              "div",
+              { class: "scroll" },
+              h(
+                "table",
+                { class: "statement", id: "s-lines" },
+                h("thead", {}, h("tr", {}, ...cols.map((c) => h("th", {}, t(c))))),
+                h(
+                  "tbody",
+                  {},
+                  ...st.lines.map((l) =>
+                    h(
+                      "tr",
+                      { "data-kind": l.kind, "data-settled": l.settled ? "1" : "0", "data-terms": l.termsSeq ?? "" },
+                      h("td", {}, l.businessDate),
+                      h("td", {}, t(`history.kind.${l.kind}` as Key)),
+                      h("td", {}, l.mcc),
+                      h("td", { class: "num" }, amount(l.amountMinor)),
+                      h("td", { class: "num" }, formatBps(l.feeBps)),
+                      h("td", { class: "num" }, amount(l.feeMinor)),
+                      h("td", { class: "num" }, amount(l.netMinor)),
+                      h("td", {}, `${l.settlementDate} (${l.settled ? t("stmt.paid") : t("stmt.expected")})`),
+                      h("td", {}, l.termsSeq === null ? "" : `#${l.termsSeq}`),
+                    ),
+                  ),
+                ),
+              ),
+            ),
+        h(
+          "div",
+          { class: "card", id: "s-totals" },
+          h("div", { class: "row" }, h("span", {}, t("stmt.count", { count: st.count })), h("span", {}, `${st.from} – ${st.to}`)),
+          h("div", { class: "row" }, h("span", { class: "muted" }, t("totals.gross")), h("strong", { id: "s-gross" }, amount(st.grossMinor))),
+          h("div", { class: "row" }, h("span", { class: "muted" }, t("totals.fees")), h("span", { id: "s-fees" }, amount(st.feesMinor))),
+          h("div", { class: "row" }, h("span", { class: "muted" }, t("totals.net")), h("strong", { id: "s-net" }, amount(st.netMinor))),
+        ),
+        st.payouts.length > 0 &&
+          h(
+            "div",
+            { class: "card", id: "s-payouts" },
+            h("h2", {}, t("stmt.payouts")),
+            ...st.payouts.map((po) =>
+              h("div", { class: "row", "data-date": po.settlementDate }, t("stmt.payout", { date: po.settlementDate, amount: amount(po.netMinor), state: po.settled ? t("stmt.paid") : t("stmt.expected") })),
+            ),
+            h("div", { class: "muted small" }, t("stmt.batches", { count: st.batches })),
+          ),
+        st.terms.length > 0 &&
+          h(
+            "div",
+            { class: "card", id: "s-terms" },
+            h("h2", {}, t("stmt.terms")),
+            ...st.terms.map((e) =>
+              h(
+                "div",
+                { class: "small", "data-seq": e.seq },
+                t("stmt.term", {
+                  seq: e.seq,
+                  kind: termKind(e.kind),
+                  date: new Date(e.atMs).toISOString().slice(0, 10),
+                  rate: e.feeBps === null ? "-" : formatBps(e.feeBps),
+                  mcc: e.mcc ?? "-",
+                  hash: e.hashPrefix,
+                }),
+              ),
+            ),
+            h("div", { class: st.chainVerified ? "muted small" : "error", id: "s-chain", "data-ok": st.chainVerified ? "1" : "0" }, st.chainVerified ? t("stmt.chainOk") : t("stmt.chainBad")),
+          ),
+      ),
   );
 }
 
@@ -820,13 +1016,14 @@ function render(): void {
     : screen === "history" ? historyScreen()
     : screen === "receipt" ? receiptScreen()
     : screen === "settings" ? settingsScreen(s)
+    : screen === "statement" ? statementScreen()
     : saleScreen(s);
   const focused = document.activeElement?.id;
   root.replaceChildren(
     h("header", {}, h("strong", {}, t("app.title")), h("span", { class: "muted", id: "header-merchant" }, ` · ${s.enrollment.merchantName}`)),
     banners(),
     body,
-    ...(screen === "sale" || screen === "history" || screen === "settings" ? [nav()] : []),
+    ...(screen === "sale" || screen === "history" || screen === "settings" || screen === "statement" ? [nav()] : []),
   );
   if (focused) document.getElementById(focused)?.focus();
   root.dataset.ready = screen === "sale" ? "sale" : screen;
@@ -844,6 +1041,7 @@ async function main(): Promise<void> {
   state.code = s.prefilledCode ?? "";
   state.screen = s.enrollment ? "sale" : "enroll";
   render();
+  if (s.enrollment) void loadMerchantInfo();
   // The QR countdown.
   window.setInterval(() => {
     if (state.screen === "qr") render();

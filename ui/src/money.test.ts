@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { emptyEntry, formatAmount, formatMinor, MAX_DIGITS, minorUnits, parseMinor, press, type AmountEntry, type Key } from "./money";
+import { emptyEntry, formatAmount, formatBps, formatMinor, MAX_DIGITS, minorUnits, parseMinor, press, type AmountEntry, type Key } from "./money";
 
 const type = (keys: Key[], from: AmountEntry = emptyEntry) => keys.reduce(press, from);
 
@@ -67,5 +67,16 @@ describe("parseMinor (refund amounts typed by the merchant)", () => {
     for (const bad of ["", "-1", "1.234", "1e3", "abc", "1.2.3", "12.5", "9999999999999"]) {
       expect(parseMinor(bad, bad === "12.5" ? 0 : 2), bad).toBeNull();
     }
+  });
+});
+
+describe("fee rates", () => {
+  it("formats basis points as a percentage without floats", () => {
+    expect(formatBps(150)).toBe("1.50 %");
+    expect(formatBps(5)).toBe("0.05 %");
+    expect(formatBps(1000)).toBe("10.00 %");
+    expect(formatBps(0)).toBe("0.00 %");
+    expect(formatBps(-120)).toBe("−1.20 %");
+    expect(() => formatBps(1.5)).toThrow(RangeError);
   });
 });

@@ -66,3 +66,11 @@ export function parseMinor(text: string, exponent: number): number | null {
   const n = Number.parseInt(m[1] + frac.padEnd(exponent, "0"), 10);
   return Number.isSafeInteger(n) ? n : null;
 }
+
+/** A fee rate in basis points as a percentage: 150 to "1.50 %". Integer
+ * arithmetic only, like the acquirer's and the receipt's. */
+export function formatBps(bps: number): string {
+  if (!Number.isSafeInteger(bps)) throw new RangeError(`not a rate: ${bps}`);
+  const a = Math.abs(bps);
+  return `${bps < 0 ? "−" : ""}${Math.trunc(a / 100)}.${String(a % 100).padStart(2, "0")} %`;
+}

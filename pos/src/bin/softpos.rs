@@ -167,6 +167,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The acquirer's settlement statement of this terminal's merchant:
+    /// every payment with MCC, fee rate, fee, net and settlement date.
+    Statement {
+        #[arg(long, value_name = "URL")]
+        acquirer: String,
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// First business date, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        from: String,
+        /// Last business date, YYYY-MM-DD (UTC); at most a year after --from.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// QR payments: build, check and scan EMVCo and wallet codes.
     Qr {
         #[command(subcommand)]
@@ -284,6 +300,13 @@ fn main() -> ExitCode {
             date,
             json,
         } => run_totals(&data_dir, date.as_deref(), json),
+        Command::Statement {
+            acquirer,
+            data_dir,
+            from,
+            to,
+            json,
+        } => run_statement(&acquirer, &data_dir, &from, &to, json),
         Command::Pay {
             amount,
             currency,
@@ -718,6 +741,25 @@ fn run_adjust(to: &AdjustTo, tsc: u32, amount: Option<Option<u64>>) -> Result<Ex
         json_out(&done)?;
     } else {
         let _ = write!(std::io::stdout().lock(), "{}", done.receipt.to_text(42));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_statement(
+    acquirer: &str,
+    dir: &std::path::Path,
+    from: &str,
+    to: &str,
+    json: bool,
+) -> Result<ExitCode, PosError> {
+    let (mut client, _) = pos::pay::open_terminal(dir, acquirer, None, &own_binary_sha256()?)?;
+    let statement = client
+        .statement(from, to)
+        .map_err(|e| PosError::Io(e.to_string()))?;
+    if json {
+        json_out(&statement)?;
+    } else {
+        let _ = write!(std::io::stdout().lock(), "{}", statement.to_text());
     }
     Ok(ExitCode::SUCCESS)
 }

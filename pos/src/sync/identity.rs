@@ -60,6 +60,11 @@ pub struct TerminalConfig {
     /// Days from a payment's business date to its settlement.
     #[serde(default)]
     pub settlement_delay_days: u32,
+    /// `YYYY-MM-DD`: when the merchant's information is next due for its
+    /// regular review; empty in configurations signed before the review
+    /// existed (then no reminder is shown).
+    #[serde(default)]
+    pub info_review_due: String,
 }
 
 /// An enrolled terminal. Not `Clone`: one key, one owner.

@@ -8,8 +8,13 @@
 //! second needs a reversal and the first does not.
 
 mod identity;
+mod statement;
 
 pub use identity::{Identity, TerminalConfig};
+pub use statement::{
+    parse_day, review_state, HistoryEntry, InfoConfirmation, Payout, ReviewState, SettlementBatch,
+    Statement, StatementHistory, StatementLine, StatementTotals, REVIEW_REMINDER_DAYS,
+};
 
 use attestation::{build_evidence, sign_evidence, Challenge, EvidenceContext, KeyKind};
 use serde::{Deserialize, Serialize};

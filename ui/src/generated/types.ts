@@ -249,3 +249,95 @@ export type QrPaymentEvent = { "kind": "show", order_id: string, payload: string
  * When the order lapses, ms since 1970.
  */
 expires_ms: number, } | { "kind": "status", status: string, reason: string, } | { "kind": "cancelling", why: string, } | { "kind": "done", result: QrPaymentResult, } | { "kind": "failed", error: CommandError, };
+
+export type MerchantInfo = { merchantId: string, merchantName: string, mcc: string, 
+/**
+ * The MCC's description (ISO 18245), empty if unknown.
+ */
+mccDescription: string, acquirerName: string, 
+/**
+ * All but the last four characters masked.
+ */
+settlementAccountMasked: string, 
+/**
+ * Fee rate in basis points (150 = 1.50 %) per approved purchase.
+ */
+feeBps: number, 
+/**
+ * Fixed fee per approved purchase, minor units.
+ */
+feeFixedMinor: number, settlementDelayDays: number, currency: CurrencyInfo, 
+/**
+ * `None` for a configuration signed before reviews existed.
+ */
+review: ReviewStatus | null, };
+
+export type ReviewStatus = { 
+/**
+ * `YYYY-MM-DD`.
+ */
+due: string, 
+/**
+ * Negative once overdue.
+ */
+daysLeft: number, 
+/**
+ * Due within 30 days or overdue: show the reminder.
+ */
+reminder: boolean, overdue: boolean, };
+
+export type StatementLineView = { businessDate: string, createdMs: number, 
+/**
+ * `purchase`, `refund`, `qr`.
+ */
+kind: string, channel: string, mcc: string, 
+/**
+ * Masked card number or wallet code.
+ */
+payer: string, 
+/**
+ * Signed: refunds are negative.
+ */
+amountMinor: number, feeBps: number, feeMinor: number, netMinor: number, 
+/**
+ * Paid, or expected while `settled` is false.
+ */
+settlementDate: string, settled: boolean, 
+/**
+ * The history entry the line names (the history's head when taken).
+ */
+historySeq: number, 
+/**
+ * The entry stating the terms in force for it (see `terms`).
+ */
+termsSeq: number | null, };
+
+export type TermsEntry = { seq: number, 
+/**
+ * `onboarded`, `change_acknowledged`, `info_confirmed`, ...
+ */
+kind: string, atMs: number, feeBps: number | null, mcc: string | null, 
+/**
+ * The first hex digits of the entry's chained hash.
+ */
+hashPrefix: string, };
+
+export type PayoutView = { settlementDate: string, netMinor: number, settled: boolean, };
+
+export type StatementView = { merchantName: string, from: string, to: string, 
+/**
+ * The acquirer's date when it made the statement.
+ */
+generated: string, settlementAccount: string, currency: CurrencyInfo, lines: Array<StatementLineView>, count: number, grossMinor: number, feesMinor: number, netMinor: number, payouts: Array<PayoutView>, 
+/**
+ * Settlement batches made in the period.
+ */
+batches: number, 
+/**
+ * The entries the lines' terms come from, oldest first.
+ */
+terms: Array<TermsEntry>, 
+/**
+ * The merchant's history chain, checked by this terminal.
+ */
+chainVerified: boolean, };
