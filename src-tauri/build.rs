@@ -20,6 +20,7 @@ const COMMANDS: &[&str] = &[
     "void_payment",
     "totals",
     "qr_charge",
+    "qr_cancel",
 ];
 
 fn main() {

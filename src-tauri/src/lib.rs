@@ -230,6 +230,13 @@ fn qr_charge(
     Ok(())
 }
 
+/// The merchant's Cancel for the QR sale in progress; its end still
+/// arrives as the sale's `done` event.
+#[tauri::command]
+fn qr_cancel(started: CoreState<'_>) -> Result<(), CommandError> {
+    started.now()?.cancel_qr()
+}
+
 /// Forwards queued payments in the background while there are some.
 fn spawn_forwarder(app: AppHandle, core: Arc<Core>) {
     std::thread::spawn(move || loop {
@@ -371,6 +378,7 @@ pub fn run() -> std::process::ExitCode {
             void_payment,
             totals,
             qr_charge,
+            qr_cancel,
         ])
         .setup(setup)
         .run(tauri::generate_context!());

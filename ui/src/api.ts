@@ -46,6 +46,8 @@ export const api = {
   totals: (date: string | null) => invoke<DayTotals>("totals", { date }),
   /** A QR sale with the acquirer; its steps arrive as `qr` events. */
   qrCharge: (amountMinor: number, code: string | null) => invoke<void>("qr_charge", { amountMinor, code }),
+  /** The merchant's Cancel for the QR sale in progress. */
+  qrCancel: () => invoke<void>("qr_cancel"),
   onQr: (f: (e: QrPaymentEvent) => void): Promise<UnlistenFn> => listen<QrPaymentEvent>("qr", (e) => f(e.payload)),
   onPayment: (f: (e: PaymentEvent) => void): Promise<UnlistenFn> =>
     listen<PaymentEvent>("payment", (e) => f(e.payload)),
