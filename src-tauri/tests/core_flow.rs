@@ -609,7 +609,10 @@ fn a_qr_sale_is_refunded_in_part_then_in_full_and_not_beyond() {
     let part = env.core.refund(paid.seq, Some(400)).unwrap();
     assert_eq!((part.kind.as_str(), part.amount_minor), ("refund", 400));
     assert_eq!(part.channel, "qr");
-    assert!(!part.can_refund && !part.can_void, "a refund is not refunded");
+    assert!(
+        !part.can_refund && !part.can_void,
+        "a refund is not refunded"
+    );
     let sale = env
         .core
         .history(&HistoryQuery {
@@ -629,7 +632,11 @@ fn a_qr_sale_is_refunded_in_part_then_in_full_and_not_beyond() {
     assert_eq!(rest.amount_minor, 600);
     assert!(env.core.refund(paid.seq, None).is_err());
     let receipt = env.core.receipt(rest.tsc.unwrap()).unwrap();
-    assert!(receipt.text.to_uppercase().contains("REFUND"), "{}", receipt.text);
+    assert!(
+        receipt.text.to_uppercase().contains("REFUND"),
+        "{}",
+        receipt.text
+    );
 }
 
 #[test]
@@ -672,9 +679,9 @@ fn the_merchant_cancels_a_shown_qr_code_before_payment() {
     assert_eq!(r.outcome, "cancelled", "{r:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     let events = sink.qr.lock().unwrap().clone();
-    assert!(events.iter().any(
-        |e| matches!(e, QrPaymentEvent::Cancelling { why } if why.contains("merchant"))
-    ));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, QrPaymentEvent::Cancelling { why } if why.contains("merchant"))));
     assert!(matches!(events.last(), Some(QrPaymentEvent::Done { .. })));
     let rows = all(&env.core);
     assert_eq!(rows.len(), 1);
