@@ -18,14 +18,16 @@ const repo = resolve(here, "../..");
 const app = resolve(process.argv[2] ?? join(repo, "src-tauri/target/debug/softpos-app"));
 const shots = join(repo, "docs/screenshots");
 const figuresFile = process.env.SOFTPOS_FIGURES ?? join(repo, "ui/e2e/figures.json");
-const PORT = 4444;
+// SOFTPOS_E2E_PORT lets two runs share a machine (each uses PORT, PORT+1,
+// PORT+10 and PORT+11).
+const PORT = Number(process.env.SOFTPOS_E2E_PORT ?? 4444);
 const W3C_ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
 
 mkdirSync(shots, { recursive: true });
 const dataDir = mkdtempSync(join(tmpdir(), "softpos-e2e-"));
 const driverBin = existsSync(join(repo, ".tools/bin/tauri-driver")) ? join(repo, ".tools/bin/tauri-driver") : "tauri-driver";
 
-const driver = spawn(driverBin, ["--port", String(PORT)], {
+const driver = spawn(driverBin, ["--port", String(PORT), "--native-port", String(PORT + 1)], {
   env: { ...process.env, SOFTPOS_DATA_DIR: dataDir, SOFTPOS_READER: "sim:visa-cvn18", SOFTPOS_MOCK_CAMERA: "1" },
   stdio: ["ignore", "inherit", "inherit"],
 });

@@ -987,6 +987,96 @@ mod tests {
         }
     }
 
+    /// A wallet that never confirms, whose merchant presses Cancel at the
+    /// second query.
+    struct Impatient {
+        sent: Vec<(String, Value)>,
+        cancel: CancelToken,
+        cancel_answer: &'static str,
+    }
+
+    impl Acquirer for Impatient {
+        fn call(&mut self, _: &str, path: &str, body: &Value) -> Result<Value, SyncError> {
+            self.sent.push((path.to_string(), body.clone()));
+            if self
+                .sent
+                .iter()
+                .filter(|(p, _)| p == "/v1/qr/query")
+                .count()
+                == 2
+            {
+                self.cancel.cancel();
+            }
+            match path {
+                "/v1/qr/cancel" => Ok(order(self.cancel_answer)),
+                _ => Ok(order("USERPAYING")),
+            }
+        }
+    }
+
+    #[test]
+    fn the_merchants_cancel_stops_the_wait_and_cancels_once() {
+        let poll = Polling {
+            timeout: Duration::from_secs(120),
+            ..Polling::default()
+        };
+        for (answer, outcome) in [
+            ("CLOSED", QrOutcome::Cancelled),
+            // The customer paid between the last query and the cancel.
+            ("REVERSED", QrOutcome::Reversed),
+        ] {
+            let mut acq = Impatient {
+                sent: Vec::new(),
+                cancel: CancelToken::new(),
+                cancel_answer: answer,
+            };
+            let token = acq.cancel.clone();
+            let mut clock = Virtual { now: 0 };
+            let mut whys = Vec::new();
+            let r = consumer_presented_cancellable(
+                &mut acq,
+                &mut clock,
+                &poll,
+                &sale(),
+                ALIPAY,
+                &token,
+                &mut |e| {
+                    if let QrEvent::Cancelling { why } = e {
+                        whys.push(why.to_string());
+                    }
+                },
+            )
+            .unwrap();
+            assert_eq!(r.outcome, outcome);
+            assert!(clock.now < 10_000, "long before the timeout: {}", clock.now);
+            let cancels: Vec<_> = acq
+                .sent
+                .iter()
+                .filter(|(p, _)| p == "/v1/qr/cancel")
+                .collect();
+            assert_eq!(cancels.len(), 1);
+            assert_eq!(cancels[0].1["reason"], "merchant");
+            assert_eq!(
+                acq.sent.last().map(|(p, _)| p.as_str()),
+                Some("/v1/qr/cancel")
+            );
+            assert_eq!(whys, ["the merchant cancelled the sale"]);
+        }
+        // Tampered twin: without the Cancel the same wallet runs to the
+        // timeout, and the cancel says so.
+        let mut acq = Stubborn {
+            sent: Vec::new(),
+            cancel_answer: "CLOSED",
+        };
+        let mut clock = Virtual { now: 0 };
+        let short = Polling {
+            timeout: Duration::from_secs(10),
+            ..Polling::default()
+        };
+        consumer_presented(&mut acq, &mut clock, &short, &sale(), ALIPAY, &mut |_| {}).unwrap();
+        assert!(clock.now >= 10_000);
+    }
+
     #[test]
     fn a_cancel_that_gets_no_answer_leaves_the_state_unknown() {
         let poll = Polling {
