@@ -23,6 +23,7 @@ const COMMANDS: &[&str] = &[
     "merchant_info",
     "confirm_merchant_info",
     "statement",
+    "qr_cancel",
 ];
 
 fn main() {

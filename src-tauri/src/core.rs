@@ -67,6 +67,8 @@ pub struct Core {
     /// A card is in the field: one card loop at a time.
     card_busy: AtomicBool,
     qr_polling: Mutex<pos::qr::flow::Polling>,
+    /// The QR sale in progress, for the merchant's Cancel.
+    qr_cancel: Mutex<Option<pos::qr::flow::CancelToken>>,
 }
 
 fn internal(e: impl std::fmt::Display) -> CommandError {
@@ -99,6 +101,7 @@ impl Core {
             network_on: AtomicBool::new(true),
             card_busy: AtomicBool::new(false),
             qr_polling: Mutex::new(pos::qr::flow::Polling::default()),
+            qr_cancel: Mutex::new(None),
             opts,
         };
         if Identity::exists(&core.terminal_dir()) {
@@ -710,11 +713,14 @@ impl Core {
                 sink.qr(&ev);
             }
         };
-        let r =
-            pos::qr::flow::run_sale(&opts, &req, scanned, &mut on_event).map_err(|e| match e {
-                pos::PosError::Usage(m) => CommandError::new(ErrorCode::InvalidAmount, m),
-                other => CommandError::new(ErrorCode::Refused, other.to_string()),
-            })?;
+        let cancel = pos::qr::flow::CancelToken::new();
+        *self.qr_cancel_slot() = Some(cancel.clone());
+        let r = pos::qr::flow::run_sale_cancellable(&opts, &req, scanned, &cancel, &mut on_event);
+        *self.qr_cancel_slot() = None;
+        let r = r.map_err(|e| match e {
+            pos::PosError::Usage(m) => CommandError::new(ErrorCode::InvalidAmount, m),
+            other => CommandError::new(ErrorCode::Refused, other.to_string()),
+        })?;
         Ok(QrPaymentResult {
             outcome: serde_json::to_value(r.outcome)
                 .ok()
@@ -728,6 +734,23 @@ impl Core {
             payment_id: r.payment_id,
             message: r.message,
         })
+    }
+
+    fn qr_cancel_slot(&self) -> MutexGuard<'_, Option<pos::qr::flow::CancelToken>> {
+        self.qr_cancel
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The merchant's Cancel on the QR screen: the sale in progress stops
+    /// waiting and cancels its order at the acquirer (which reverses a
+    /// payment that landed meanwhile); its end still arrives as the `done`
+    /// event. Nothing to cancel is no error: the sale may just have ended.
+    pub fn cancel_qr(&self) -> Result<(), CommandError> {
+        if let Some(c) = self.qr_cancel_slot().as_ref() {
+            c.cancel();
+        }
+        Ok(())
     }
 
     /// Tests shorten how long a QR sale waits for the customer.

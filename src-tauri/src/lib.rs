@@ -253,6 +253,13 @@ async fn statement(
     blocking(move || core.statement(from.as_deref(), to.as_deref())).await
 }
 
+/// The merchant's Cancel for the QR sale in progress; its end still
+/// arrives as the sale's `done` event.
+#[tauri::command]
+fn qr_cancel(started: CoreState<'_>) -> Result<(), CommandError> {
+    started.now()?.cancel_qr()
+}
+
 /// Forwards queued payments in the background while there are some.
 fn spawn_forwarder(app: AppHandle, core: Arc<Core>) {
     std::thread::spawn(move || loop {
@@ -397,6 +404,7 @@ pub fn run() -> std::process::ExitCode {
             merchant_info,
             confirm_merchant_info,
             statement,
+            qr_cancel,
         ])
         .setup(setup)
         .run(tauri::generate_context!());

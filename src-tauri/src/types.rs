@@ -394,8 +394,8 @@ pub struct HistoryRow {
     pub net_minor: Option<i64>,
     /// One English line from `pos`.
     pub message: String,
-    /// Whether the refund and void buttons apply (an approved card sale
-    /// with an acquirer payment ID and something left).
+    /// Whether the refund and void buttons apply (an approved card or QR
+    /// sale with an acquirer payment ID and something left).
     pub can_refund: bool,
     pub can_void: bool,
 }
@@ -403,10 +403,11 @@ pub struct HistoryRow {
 impl From<&pos::history::Record> for HistoryRow {
     fn from(r: &pos::history::Record) -> Self {
         use pos::history::{Kind, Status};
-        // Card sales only: the acquirer's card refund and void refuse a QR
-        // payment, and `pos` has no QR refund call yet.
-        let adjustable =
-            r.status == Status::Approved && r.kind == Kind::Purchase && r.payment_id.is_some();
+        // Card and QR sales: `pos` refunds and voids each through its own
+        // acquirer call.
+        let adjustable = r.status == Status::Approved
+            && matches!(r.kind, Kind::Purchase | Kind::Qr)
+            && r.payment_id.is_some();
         HistoryRow {
             tsc: r.tsc,
             kind: r.kind.as_str().into(),

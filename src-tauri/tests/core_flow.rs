@@ -538,13 +538,8 @@ fn merchant_presented_qr_is_paid_through_the_acquirer_and_recorded() {
         (rows[0].status.as_str(), rows[0].tsc),
         ("approved", Some(r.seq))
     );
-    // The card refund and void do not take a QR payment: no buttons, and
-    // asking anyway is refused by the acquirer.
-    assert!(!rows[0].can_refund && !rows[0].can_void);
-    assert_eq!(
-        env.core.refund(r.seq, None).unwrap_err().code,
-        ErrorCode::Refused
-    );
+    // A QR sale is refunded and voided from the history like a card sale.
+    assert!(rows[0].can_refund && rows[0].can_void);
 }
 
 #[test]
@@ -740,4 +735,95 @@ fn statement_and_review_need_an_enrolled_terminal() {
         env.core.merchant_info().unwrap_err().code,
         ErrorCode::NotEnrolled
     );
+}
+#[test]
+fn a_qr_sale_is_refunded_in_part_then_in_full_and_not_beyond() {
+    let env = enrolled();
+    fast_qr(&env.core, 10_000);
+    let sink = Recorded::default();
+    let paid = env.core.qr_sale(1_000, Some(&alipay(0)), &sink).unwrap();
+    assert_eq!(paid.outcome, "paid");
+    let part = env.core.refund(paid.seq, Some(400)).unwrap();
+    assert_eq!((part.kind.as_str(), part.amount_minor), ("refund", 400));
+    assert_eq!(part.channel, "qr");
+    assert!(
+        !part.can_refund && !part.can_void,
+        "a refund is not refunded"
+    );
+    let sale = env
+        .core
+        .history(&HistoryQuery {
+            kind: Some("qr".into()),
+            ..HistoryQuery::default()
+        })
+        .unwrap()
+        .remove(0);
+    assert_eq!(sale.refunded_minor, 400);
+    // Partly refunded: still refundable, no longer voidable.
+    assert!(sale.can_refund && !sale.can_void);
+    assert_eq!(
+        env.core.refund(paid.seq, Some(601)).unwrap_err().code,
+        ErrorCode::Refused
+    );
+    let rest = env.core.refund(paid.seq, None).unwrap();
+    assert_eq!(rest.amount_minor, 600);
+    assert!(env.core.refund(paid.seq, None).is_err());
+    let receipt = env.core.receipt(rest.tsc.unwrap()).unwrap();
+    assert!(
+        receipt.text.to_uppercase().contains("REFUND"),
+        "{}",
+        receipt.text
+    );
+}
+
+#[test]
+fn a_paid_qr_sale_is_voided_from_the_history() {
+    let env = enrolled();
+    fast_qr(&env.core, 10_000);
+    let sink = Recorded::default();
+    let paid = env.core.qr_sale(700, Some(&alipay(0)), &sink).unwrap();
+    let voided = env.core.void(paid.seq).unwrap();
+    assert_eq!(voided.status, "reversed");
+    assert!(!voided.can_refund && !voided.can_void);
+    assert_eq!(
+        env.core.void(paid.seq).unwrap_err().code,
+        ErrorCode::Refused
+    );
+}
+
+#[test]
+fn the_merchant_cancels_a_shown_qr_code_before_payment() {
+    let env = enrolled();
+    fast_qr(&env.core, 60_000);
+    let core = env.core.clone();
+    let sink = Arc::new(Recorded::default());
+    let s2 = sink.clone();
+    let started = std::time::Instant::now();
+    let sale = std::thread::spawn(move || core.qr_sale(500, None, &*s2));
+    // Cancel once the code is shown.
+    while !sink
+        .qr
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, QrPaymentEvent::Show { .. }))
+    {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    env.core.cancel_qr().unwrap();
+    let r = sale.join().unwrap().unwrap();
+    assert_eq!(r.outcome, "cancelled", "{r:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let events = sink.qr.lock().unwrap().clone();
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, QrPaymentEvent::Cancelling { why } if why.contains("merchant"))));
+    assert!(matches!(events.last(), Some(QrPaymentEvent::Done { .. })));
+    let rows = all(&env.core);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, "declined");
+    assert!(!rows[0].can_refund);
+    // Nothing in progress: a stray Cancel is harmless.
+    env.core.cancel_qr().unwrap();
 }

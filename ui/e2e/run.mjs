@@ -509,6 +509,59 @@ try {
     await s.screenshot("26-merchant-info-confirmed");
     await s.click("#nav-sale");
     await s.waitFor("#sale", "!document.getElementById('review-banner')");
+  await test("QR: the merchant cancels a shown code before the customer pays", async () => {
+    await s.waitFor("#sale");
+    await keyIn(s, "555");
+    await s.click("#qr-button");
+    await s.waitFor("#qr", "el.dataset.status === 'NOTPAY'");
+    const orderId = await s.exec("return document.getElementById('qr').dataset.orderId");
+    await s.click("#qr-cancel");
+    await s.waitFor("#qr", "el.dataset.outcome === 'cancelled'", 20000);
+    assert((await s.textNow("#qr-outcome")) === "Cancelled: nothing was paid", "Cancelled headline");
+    // A wallet that pays after the cancel is refused: nothing was taken.
+    const late = await fetch(`${acquirerUrl}/v1/demo/qr/orders/${orderId}/pay`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ code: "280012345678901200" }),
+    });
+    assert(late.status === 409, `late pay answered ${late.status}`);
+    await s.screenshot("30-qr-cancelled");
+    await s.click("#qr-back");
+  });
+
+  await test("QR: a paid QR sale refunded from the history", async () => {
+    await s.waitFor("#sale");
+    await keyIn(s, "666");
+    await s.click("#qr-button");
+    await s.waitFor("#qr", "el.dataset.status === 'NOTPAY'");
+    const orderId = await s.exec("return document.getElementById('qr').dataset.orderId");
+    const r = await fetch(`${acquirerUrl}/v1/demo/qr/orders/${orderId}/pay`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ code: "280012345678901200" }),
+    });
+    assert(r.ok, `demo pay answered ${r.status}`);
+    await s.waitFor("#qr", "el.dataset.outcome === 'paid'", 20000);
+    await s.click("#qr-back");
+    await s.click("#nav-history");
+    const sale = "li.hrow[data-kind='qr'][data-status='approved'][data-amount='666']";
+    await s.waitFor(sale);
+    await s.click(sale);
+    await s.waitFor("#refund-box");
+    await s.waitFor("#void");
+    // Tampered twin: more than the sale is refused, nothing refunded.
+    await s.exec("const el = document.getElementById('refund-amount'); el.value = '6.67'; el.dispatchEvent(new Event('input'))");
+    await s.click("#refund");
+    await s.waitFor("#error");
+    await s.waitFor("#receipt", "el.dataset.refunded === '0'");
+    await s.exec("const el = document.getElementById('refund-amount'); el.value = '6.66'; el.dispatchEvent(new Event('input'))");
+    await s.click("#refund");
+    await s.waitFor("#receipt", "el.dataset.refunded === '666'", 20000);
+    assert((await s.text("#receipt-note")) === "Refunded €6.66", "refund note");
+    await s.screenshot("31-qr-refund");
+    await s.click("#receipt-back");
+    await s.waitFor("#h-list", "el.querySelector(\"li[data-kind='refund'][data-amount='666']\")");
+    await s.click("#nav-sale");
   });
 
   await test("camera preview from WebKit's mock capture device", async () => {

@@ -51,6 +51,8 @@ export const api = {
   statement: (from: string | null, to: string | null) => invoke<StatementView>("statement", { from, to }),
   merchantInfo: () => invoke<MerchantInfo>("merchant_info"),
   confirmMerchantInfo: () => invoke<MerchantInfo>("confirm_merchant_info"),
+  /** The merchant's Cancel for the QR sale in progress. */
+  qrCancel: () => invoke<void>("qr_cancel"),
   onQr: (f: (e: QrPaymentEvent) => void): Promise<UnlistenFn> => listen<QrPaymentEvent>("qr", (e) => f(e.payload)),
   onPayment: (f: (e: PaymentEvent) => void): Promise<UnlistenFn> =>
     listen<PaymentEvent>("payment", (e) => f(e.payload)),

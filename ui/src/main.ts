@@ -33,6 +33,8 @@ interface QrSale {
   shown: { orderId: string; payload: string; svg: string; expiresMs: number } | null;
   status: string | null;
   cancelling: boolean;
+  /** The merchant pressed Cancel; the sale's end is still to come. */
+  cancelRequested: boolean;
   result: QrPaymentResult | null;
   error: CommandError | null;
 }
@@ -414,7 +416,7 @@ function payScreen(s: AppStatus): HTMLElement {
 // ---------- QR with the acquirer
 
 async function startQr(amountMinor: number, code: string | null): Promise<void> {
-  state.qr = { amountMinor, scanned: code !== null, shown: null, status: null, cancelling: false, result: null, error: null };
+  state.qr = { amountMinor, scanned: code !== null, shown: null, status: null, cancelling: false, cancelRequested: false, result: null, error: null };
   const ok = await attempt(() => api.qrCharge(amountMinor, code));
   if (ok !== undefined || !state.error) go("qr");
   else state.qr = null;
@@ -444,6 +446,17 @@ function onQrEvent(e: QrPaymentEvent): void {
   if (state.screen === "qr") render();
 }
 
+/** The merchant's Cancel: the order is cancelled at the acquirer and the
+ * sale's end (cancelled, or reversed if the customer paid meanwhile) still
+ * arrives as its `done` event. */
+async function cancelQr(): Promise<void> {
+  const q = state.qr;
+  if (!q || q.cancelRequested) return;
+  q.cancelRequested = true;
+  render();
+  await attempt(() => api.qrCancel());
+}
+
 function qrScreen(): HTMLElement {
   const q = state.qr;
   if (!q) return h("section", {});
@@ -459,13 +472,14 @@ function qrScreen(): HTMLElement {
     q.shown && !ended && h("div", { id: "qr-countdown" }, t("qr.expires", { seconds: left })),
     q.shown && h("div", { class: "muted small", id: "qr-order" }, t("qr.order", { id: q.shown.orderId })),
     q.status && !ended && h("div", { id: "qr-status" }, t("qr.state", { status: q.status })),
-    q.cancelling && !ended && h("div", { class: "note" }, t("qr.cancelling")),
+    (q.cancelling || q.cancelRequested) && !ended && h("div", { class: "note", id: "qr-cancelling" }, t(q.cancelRequested ? "qr.cancelRequested" : "qr.cancelling")),
     r && h("h1", { class: `message ${r.outcome === "paid" ? "approved" : "declined"}`, id: "qr-outcome" }, t(`qr.outcome.${r.outcome}` as Key)),
     r?.wallet && r.outcome === "paid" && h("div", {}, t("qr.wallet", { wallet: r.wallet })),
     r?.maskedCode && h("div", { class: "muted" }, r.maskedCode),
     r && h("div", { class: "muted small", id: "qr-detail" }, r.message),
     q.error && h("div", { class: "error", id: "error", role: "alert" }, h("strong", {}, t(errorKey(q.error.code))), h("div", { class: "muted" }, q.error.message)),
     q.shown && !ended && h("code", { class: "payload", id: "qr-payload" }, q.shown.payload),
+    !ended && h("button", { id: "qr-cancel", disabled: q.cancelRequested, onclick: () => cancelQr() }, t("qr.cancel")),
     ended && h("button", { class: "primary", id: "qr-back", onclick: () => { state.qr = null; state.entry = emptyEntry; go("sale"); } }, t("qr.done")),
   );
 }

@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 pub mod ops;
+mod qr_refund;
+
+pub use qr_refund::{record_qr_refund, record_qr_void, PendingQrRefund};
 
 /// The history's file name inside the terminal's data directory.
 pub const FILE: &str = "history.sqlite";

@@ -124,6 +124,9 @@ pub fn refund(
     amount_minor: Option<u64>,
 ) -> Result<Adjustment, PosError> {
     let (original, payment_id) = approved_original(history, tsc)?;
+    if original.kind == Kind::Qr {
+        return refund_qr(client, queue, history, &original, amount_minor);
+    }
     let left = original
         .amount_minor
         .saturating_sub(original.refunded_minor);
@@ -142,6 +145,9 @@ pub fn refund(
 /// Voids the approved, unsettled payment under `tsc` and records it.
 pub fn void(client: &mut Client, history: &mut History, tsc: u32) -> Result<Adjustment, PosError> {
     let (original, payment_id) = approved_original(history, tsc)?;
+    if original.kind == Kind::Qr {
+        return void_qr(client, history, &original);
+    }
     let resp = with_retries(|| client.void(&payment_id)).map_err(refused)?;
     if !resp.reversed {
         return Err(PosError::Usage(format!(
@@ -166,4 +172,115 @@ fn adjustment(
         .ok_or_else(|| PosError::Io(format!("{what} recorded but not found")))?;
     let receipt = Receipt::build(&record, client.identity().config());
     Ok(Adjustment { record, receipt })
+}
+
+fn qr_refused(e: crate::qr::flow::QrFlowError) -> PosError {
+    use crate::qr::flow::QrFlowError;
+    match e {
+        QrFlowError::Refused { code, message } => {
+            PosError::Usage(format!("the acquirer refused ({code}): {message}"))
+        }
+        other => PosError::Io(other.to_string()),
+    }
+}
+
+/// The QR side of [`refund`]: `/v1/qr/refunds` under a new tsc, which is
+/// remembered until the acquirer answers, so that a refund whose answers
+/// were all lost is resent under the same tsc and can never be paid twice.
+fn refund_qr(
+    client: &mut Client,
+    queue: &mut Queue,
+    history: &mut History,
+    original: &Record,
+    amount_minor: Option<u64>,
+) -> Result<Adjustment, PosError> {
+    use crate::qr::flow::QrFlowError;
+    let order_seq = original
+        .tsc
+        .ok_or_else(|| PosError::Usage("this QR sale has no sequence number".into()))?;
+    let mut pending = history.pending_qr_refund(order_seq).map_err(io)?;
+    let left = original
+        .amount_minor
+        .saturating_sub(original.refunded_minor);
+    let amount = match pending {
+        Some(p) => p.amount_minor,
+        None => amount_minor.unwrap_or(left),
+    };
+    if pending.is_none() && (amount == 0 || amount > left) {
+        return Err(PosError::Usage(format!(
+            "refund amount must be 1 to {left} minor units (what is left of tsc {order_seq})"
+        )));
+    }
+    let resent = pending.is_some();
+    let p = match pending.take() {
+        Some(p) => p,
+        None => {
+            let p = super::PendingQrRefund {
+                order_seq,
+                refund_seq: queue.next_tsc().map_err(io)?,
+                amount_minor: amount,
+            };
+            history.arm_qr_refund(&p, now_ms()).map_err(io)?;
+            p
+        }
+    };
+    let resp = match crate::qr::refund::refund(client, p.refund_seq, order_seq, p.amount_minor) {
+        Ok(r) => r,
+        // The acquirer answered no: nothing moved, nothing is owed.
+        Err(e @ QrFlowError::Refused { .. }) => {
+            history.disarm_qr_refund(order_seq).map_err(io)?;
+            return Err(qr_refused(e));
+        }
+        // Offline at the first send: nothing left the terminal.
+        Err(e @ QrFlowError::Offline(_)) if !resent => {
+            history.disarm_qr_refund(order_seq).map_err(io)?;
+            return Err(qr_refused(e));
+        }
+        Err(e) => return Err(qr_refused(e)),
+    };
+    let id = super::record_qr_refund(history, original, &resp, now_ms()).map_err(io)?;
+    history.disarm_qr_refund(order_seq).map_err(io)?;
+    if resent && amount_minor.is_some_and(|a| a != p.amount_minor) {
+        return Err(PosError::Usage(format!(
+            "an earlier refund of {} minor units of tsc {order_seq}, whose answer was lost, \
+             has now been confirmed and recorded (tsc {}); check the history before refunding again",
+            p.amount_minor, p.refund_seq
+        )));
+    }
+    adjustment(client, history, id, "refund")
+}
+
+/// The QR side of [`void`]: the acquirer's cancel, which reverses a paid
+/// order while it is unsettled and not partly refunded.
+fn void_qr(
+    client: &mut Client,
+    history: &mut History,
+    original: &Record,
+) -> Result<Adjustment, PosError> {
+    let order_seq = original
+        .tsc
+        .ok_or_else(|| PosError::Usage("this QR sale has no sequence number".into()))?;
+    let order = crate::qr::refund::void(client, order_seq).map_err(qr_refused)?;
+    if order.status != "REVERSED" {
+        return Err(PosError::Usage(format!(
+            "the acquirer did not void tsc {order_seq} ({}): {}",
+            order.status, order.reason
+        )));
+    }
+    let id = super::record_qr_void(history, original, &order, now_ms()).map_err(io)?;
+    adjustment(client, history, id, "void")
+}
+
+/// The tsc of the QR sale whose acquirer payment ID or order ID is `id`,
+/// for `softpos qr refund` (a receipt shows either).
+pub fn qr_sale_tsc(history: &History, id: &str) -> Result<u32, PosError> {
+    history
+        .qr_sale_by_id(id)
+        .map_err(io)?
+        .and_then(|r| r.tsc)
+        .ok_or_else(|| {
+            PosError::Usage(format!(
+                "no QR sale with payment or order ID {id} in the history"
+            ))
+        })
 }

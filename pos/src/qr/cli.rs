@@ -30,6 +30,28 @@ pub enum QrCommand {
     /// Charge a customer's payment code (wallet digits or EMVCo CPM) with
     /// the acquirer; "-" reads it from standard input (a scanner).
     Collect(Box<CollectArgs>),
+    /// Refund a paid QR sale (all that is left of it, or --amount), named
+    /// by the acquirer's payment ID or order ID from its receipt.
+    Refund(Box<RefundArgs>),
+}
+
+/// Arguments of `softpos qr refund`.
+#[derive(Debug, clap::Args)]
+pub struct RefundArgs {
+    /// The sale's payment ID (`pay_...`) or order ID (`Q...`).
+    pub id: String,
+    /// Minor units; what is left of the sale if absent.
+    #[arg(long)]
+    pub amount: Option<u64>,
+    /// The acquirer's base URL (`http://127.0.0.1:8420`).
+    #[arg(long, value_name = "URL")]
+    pub acquirer: String,
+    /// The terminal's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Print the refund's record and receipt as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What `qr charge` and `qr collect` share with `softpos pay`.
@@ -152,6 +174,7 @@ pub fn run(command: QrCommand) -> Result<ExitCode, PosError> {
         QrCommand::Scan { image } => run_scan(&image),
         QrCommand::Charge(args) => run_charge(&args),
         QrCommand::Collect(args) => run_collect(&args),
+        QrCommand::Refund(args) => run_refund(&args),
     }
 }
 
@@ -376,6 +399,25 @@ fn run_collect(args: &CollectArgs) -> Result<ExitCode, PosError> {
     let (opts, req) = sale_options(&args.sale)?;
     let r = flow::run_sale(&opts, &req, Some(&code), &mut |e| progress(e))?;
     print_result(&r, args.sale.json)
+}
+
+fn run_refund(args: &RefundArgs) -> Result<ExitCode, PosError> {
+    let dir = args.data_dir.as_path();
+    let (mut client, mut queue) =
+        crate::pay::open_terminal(dir, &args.acquirer, None, &own_binary_sha256()?)?;
+    let mut history =
+        crate::history::History::open_in(dir).map_err(|e| PosError::Io(e.to_string()))?;
+    let tsc = crate::history::ops::qr_sale_tsc(&history, args.id.trim())?;
+    let done =
+        crate::history::ops::refund(&mut client, &mut queue, &mut history, tsc, args.amount)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let text = serde_json::to_string_pretty(&done).map_err(|e| PosError::Io(e.to_string()))?;
+        let _ = writeln!(out, "{text}");
+    } else {
+        let _ = write!(out, "{}", done.receipt.to_text(42));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_result(r: &flow::QrResult, json: bool) -> Result<ExitCode, PosError> {

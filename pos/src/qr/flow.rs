@@ -23,6 +23,8 @@ use crate::sync::SyncError;
 use kernel::money::{Amount, Currency};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The acquirer, as the flows need it: one signed call. [`crate::sync::Client`]
@@ -53,6 +55,43 @@ impl Waiter for SystemWaiter {
     }
     fn sleep(&mut self, d: Duration) {
         std::thread::sleep(d);
+    }
+}
+
+/// The merchant's "Cancel" for a sale in progress, from another thread
+/// (the app's button). The flow checks it between queries, at least every
+/// [`CANCEL_CHECK`], then cancels the order at the acquirer, which reverses
+/// a payment that landed meanwhile: one end, decided by the acquirer.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How long a press of Cancel may wait to be seen.
+pub const CANCEL_CHECK: Duration = Duration::from_millis(100);
+
+/// Sleeps `d`, in slices, returning early once `cancel` is set.
+fn sleep_unless_cancelled(waiter: &mut dyn Waiter, d: Duration, cancel: &CancelToken) {
+    let end = waiter
+        .now_ms()
+        .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let slice = u64::try_from(CANCEL_CHECK.as_millis()).unwrap_or(100);
+    loop {
+        let now = waiter.now_ms();
+        if cancel.is_cancelled() || now >= end {
+            return;
+        }
+        waiter.sleep(Duration::from_millis(end.saturating_sub(now).min(slice)));
     }
 }
 
@@ -151,7 +190,8 @@ pub enum QrEvent<'a> {
     Show { payload: &'a str, order: &'a Order },
     /// The order's status changed (first answer included).
     Status(&'a Order),
-    /// We gave up waiting and are cancelling.
+    /// We gave up waiting (or the merchant pressed Cancel) and are
+    /// cancelling.
     Cancelling { why: &'a str },
 }
 
@@ -403,17 +443,21 @@ fn follow(
     poll: &Polling,
     mut order: Order,
     deadline_ms: u64,
+    cancel: &CancelToken,
     on_event: &mut dyn FnMut(&QrEvent<'_>),
 ) -> Result<Order, QrFlowError> {
     let mut wait = poll.first;
     let by_seq = json!({ "seq": order.seq });
-    while order.is_open() {
+    while order.is_open() && !cancel.is_cancelled() {
         let now = waiter.now_ms();
         if now >= deadline_ms {
             break;
         }
         let left = Duration::from_millis(deadline_ms.saturating_sub(now));
-        waiter.sleep(wait.min(left));
+        sleep_unless_cancelled(waiter, wait.min(left), cancel);
+        if cancel.is_cancelled() {
+            break;
+        }
         wait = poll.next(wait);
         // A lost answer is retried at the next tick: a query changes
         // nothing that a repeat could double.
@@ -438,22 +482,27 @@ fn follow(
     Ok(order)
 }
 
-/// Cancels an order that is still open after our timeout. The cancel
-/// reverses a payment that landed in the meantime.
+/// Cancels an order that is still open after our timeout or the
+/// merchant's Cancel. The cancel reverses a payment that landed in the
+/// meantime.
 fn cancel_open(
     acq: &mut dyn Acquirer,
     waiter: &mut dyn Waiter,
     poll: &Polling,
     order: Order,
+    by_merchant: bool,
     on_event: &mut dyn FnMut(&QrEvent<'_>),
 ) -> Result<(Order, bool), QrFlowError> {
     if !order.is_open() {
         return Ok((order, true));
     }
-    on_event(&QrEvent::Cancelling {
-        why: "the customer did not pay in time",
-    });
-    let body = json!({ "seq": order.seq, "reason": "timeout" });
+    let (why, reason) = if by_merchant {
+        ("the merchant cancelled the sale", "merchant")
+    } else {
+        ("the customer did not pay in time", "timeout")
+    };
+    on_event(&QrEvent::Cancelling { why });
+    let body = json!({ "seq": order.seq, "reason": reason });
     match send(acq, waiter, poll, "/v1/qr/cancel", &body)? {
         Sent::Answer(o) => {
             on_event(&QrEvent::Status(&o));
@@ -490,6 +539,18 @@ pub fn merchant_presented(
     sale: &Sale,
     on_event: &mut dyn FnMut(&QrEvent<'_>),
 ) -> Result<QrResult, QrFlowError> {
+    merchant_presented_cancellable(acq, waiter, poll, sale, &CancelToken::new(), on_event)
+}
+
+/// [`merchant_presented`] that the merchant can cancel with `cancel`.
+pub fn merchant_presented_cancellable(
+    acq: &mut dyn Acquirer,
+    waiter: &mut dyn Waiter,
+    poll: &Polling,
+    sale: &Sale,
+    cancel: &CancelToken,
+    on_event: &mut dyn FnMut(&QrEvent<'_>),
+) -> Result<QrResult, QrFlowError> {
     let start = waiter.now_ms();
     let ttl_s = poll.timeout.as_secs().clamp(1, 3_600);
     let body = json!({ "seq": sale.seq, "amount_minor": sale.amount_minor,
@@ -512,8 +573,8 @@ pub fn merchant_presented(
     on_event(&QrEvent::Status(&order));
     let deadline =
         start.saturating_add(u64::try_from(poll.timeout.as_millis()).unwrap_or(u64::MAX));
-    let order = follow(acq, waiter, poll, order, deadline, on_event)?;
-    let (order, settled) = cancel_open(acq, waiter, poll, order, on_event)?;
+    let order = follow(acq, waiter, poll, order, deadline, cancel, on_event)?;
+    let (order, settled) = cancel_open(acq, waiter, poll, order, cancel.is_cancelled(), on_event)?;
     Ok(finish(
         QrFlow::MerchantPresented,
         sale,
@@ -532,6 +593,28 @@ pub fn consumer_presented(
     poll: &Polling,
     sale: &Sale,
     scanned: &str,
+    on_event: &mut dyn FnMut(&QrEvent<'_>),
+) -> Result<QrResult, QrFlowError> {
+    consumer_presented_cancellable(
+        acq,
+        waiter,
+        poll,
+        sale,
+        scanned,
+        &CancelToken::new(),
+        on_event,
+    )
+}
+
+/// [`consumer_presented`] that the merchant can cancel with `cancel`
+/// while the customer confirms in the wallet.
+pub fn consumer_presented_cancellable(
+    acq: &mut dyn Acquirer,
+    waiter: &mut dyn Waiter,
+    poll: &Polling,
+    sale: &Sale,
+    scanned: &str,
+    cancel: &CancelToken,
     on_event: &mut dyn FnMut(&QrEvent<'_>),
 ) -> Result<QrResult, QrFlowError> {
     let start = waiter.now_ms();
@@ -566,7 +649,7 @@ pub fn consumer_presented(
                 settlement_date: None,
                 merchant: None,
             };
-            return match cancel_open(acq, waiter, poll, probe, on_event) {
+            return match cancel_open(acq, waiter, poll, probe, false, on_event) {
                 Ok((o, true)) => Ok(finish(
                     QrFlow::ConsumerPresented,
                     sale,
@@ -591,8 +674,8 @@ pub fn consumer_presented(
     on_event(&QrEvent::Status(&order));
     let deadline =
         start.saturating_add(u64::try_from(poll.timeout.as_millis()).unwrap_or(u64::MAX));
-    let order = follow(acq, waiter, poll, order, deadline, on_event)?;
-    let (order, settled) = cancel_open(acq, waiter, poll, order, on_event)?;
+    let order = follow(acq, waiter, poll, order, deadline, cancel, on_event)?;
+    let (order, settled) = cancel_open(acq, waiter, poll, order, cancel.is_cancelled(), on_event)?;
     Ok(finish(
         QrFlow::ConsumerPresented,
         sale,
@@ -672,6 +755,20 @@ pub fn run_sale(
     scanned: Option<&str>,
     on_event: &mut dyn FnMut(&QrEvent<'_>),
 ) -> Result<QrResult, crate::PosError> {
+    run_sale_cancellable(opts, req, scanned, &CancelToken::new(), on_event)
+}
+
+/// [`run_sale`] that the merchant can cancel with `cancel` (from another
+/// thread) while the customer has not paid: the order is cancelled at the
+/// acquirer, which reverses a payment that landed meanwhile, and the end
+/// is recorded once like any other.
+pub fn run_sale_cancellable(
+    opts: &TerminalOptions,
+    req: &QrSaleRequest,
+    scanned: Option<&str>,
+    cancel: &CancelToken,
+    on_event: &mut dyn FnMut(&QrEvent<'_>),
+) -> Result<QrResult, crate::PosError> {
     use crate::PosError;
     // A misread code is the cashier's to rescan: refused before the
     // terminal spends a seq on it.
@@ -684,15 +781,23 @@ pub fn run_sale(
     owed.arm(sale.seq)?;
     let mut waiter = SystemWaiter;
     let r = match scanned {
-        Some(code) => consumer_presented(
+        Some(code) => consumer_presented_cancellable(
             &mut client,
             &mut waiter,
             &req.polling,
             &sale,
             code,
+            cancel,
             on_event,
         ),
-        None => merchant_presented(&mut client, &mut waiter, &req.polling, &sale, on_event),
+        None => merchant_presented_cancellable(
+            &mut client,
+            &mut waiter,
+            &req.polling,
+            &sale,
+            cancel,
+            on_event,
+        ),
     };
     // Only a known end releases the sale; anything else leaves the cancel
     // owed (a cancel of an order that never reached the acquirer, or of
@@ -880,6 +985,96 @@ mod tests {
             assert!((4..=8).contains(&queries), "{queries} queries in 10 s");
             assert!(events.iter().any(|e| e.starts_with("Cancelling")));
         }
+    }
+
+    /// A wallet that never confirms, whose merchant presses Cancel at the
+    /// second query.
+    struct Impatient {
+        sent: Vec<(String, Value)>,
+        cancel: CancelToken,
+        cancel_answer: &'static str,
+    }
+
+    impl Acquirer for Impatient {
+        fn call(&mut self, _: &str, path: &str, body: &Value) -> Result<Value, SyncError> {
+            self.sent.push((path.to_string(), body.clone()));
+            if self
+                .sent
+                .iter()
+                .filter(|(p, _)| p == "/v1/qr/query")
+                .count()
+                == 2
+            {
+                self.cancel.cancel();
+            }
+            match path {
+                "/v1/qr/cancel" => Ok(order(self.cancel_answer)),
+                _ => Ok(order("USERPAYING")),
+            }
+        }
+    }
+
+    #[test]
+    fn the_merchants_cancel_stops_the_wait_and_cancels_once() {
+        let poll = Polling {
+            timeout: Duration::from_secs(120),
+            ..Polling::default()
+        };
+        for (answer, outcome) in [
+            ("CLOSED", QrOutcome::Cancelled),
+            // The customer paid between the last query and the cancel.
+            ("REVERSED", QrOutcome::Reversed),
+        ] {
+            let mut acq = Impatient {
+                sent: Vec::new(),
+                cancel: CancelToken::new(),
+                cancel_answer: answer,
+            };
+            let token = acq.cancel.clone();
+            let mut clock = Virtual { now: 0 };
+            let mut whys = Vec::new();
+            let r = consumer_presented_cancellable(
+                &mut acq,
+                &mut clock,
+                &poll,
+                &sale(),
+                ALIPAY,
+                &token,
+                &mut |e| {
+                    if let QrEvent::Cancelling { why } = e {
+                        whys.push(why.to_string());
+                    }
+                },
+            )
+            .unwrap();
+            assert_eq!(r.outcome, outcome);
+            assert!(clock.now < 10_000, "long before the timeout: {}", clock.now);
+            let cancels: Vec<_> = acq
+                .sent
+                .iter()
+                .filter(|(p, _)| p == "/v1/qr/cancel")
+                .collect();
+            assert_eq!(cancels.len(), 1);
+            assert_eq!(cancels[0].1["reason"], "merchant");
+            assert_eq!(
+                acq.sent.last().map(|(p, _)| p.as_str()),
+                Some("/v1/qr/cancel")
+            );
+            assert_eq!(whys, ["the merchant cancelled the sale"]);
+        }
+        // Tampered twin: without the Cancel the same wallet runs to the
+        // timeout, and the cancel says so.
+        let mut acq = Stubborn {
+            sent: Vec::new(),
+            cancel_answer: "CLOSED",
+        };
+        let mut clock = Virtual { now: 0 };
+        let short = Polling {
+            timeout: Duration::from_secs(10),
+            ..Polling::default()
+        };
+        consumer_presented(&mut acq, &mut clock, &short, &sale(), ALIPAY, &mut |_| {}).unwrap();
+        assert!(clock.now >= 10_000);
     }
 
     #[test]

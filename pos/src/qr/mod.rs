@@ -3,7 +3,8 @@
 //! ([`render`]) and reading ([`scan`]) QR images, and the `softpos qr`
 //! commands ([`cli`]).
 //!
-//! Only [`flow`] talks to the acquirer (orders, micropay, query, cancel),
+//! Only [`flow`] and [`refund`] talk to the acquirer (orders, micropay,
+//! query, cancel, refunds),
 //! through a trait, so the flows run against scripted answers in tests; the
 //! other modules are pure. Card numbers and wallet
 //! codes are masked in every printed form; parsers never panic on what a
@@ -16,6 +17,7 @@ pub mod customer;
 pub mod flow;
 pub mod flow_owed;
 pub mod mpm;
+pub mod refund;
 pub mod render;
 pub mod scan;
 

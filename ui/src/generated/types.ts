@@ -200,8 +200,8 @@ netMinor: number | null,
  */
 message: string, 
 /**
- * Whether the refund and void buttons apply (an approved card sale
- * with an acquirer payment ID and something left).
+ * Whether the refund and void buttons apply (an approved card or QR
+ * sale with an acquirer payment ID and something left).
  */
 canRefund: boolean, canVoid: boolean, };
 
