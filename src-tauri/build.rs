@@ -20,6 +20,8 @@ const COMMANDS: &[&str] = &[
     "void_payment",
     "totals",
     "qr_charge",
+    "refresh_readers",
+    "list_printers",
 ];
 
 fn main() {
