@@ -11,6 +11,7 @@ import type {
   HistoryRow,
   MerchantQr,
   PaymentEvent,
+  PrinterList,
   QrPaymentEvent,
   ReceiptView,
   SavedReceipt,
@@ -46,6 +47,10 @@ export const api = {
   totals: (date: string | null) => invoke<DayTotals>("totals", { date }),
   /** A QR sale with the acquirer; its steps arrive as `qr` events. */
   qrCharge: (amountMinor: number, code: string | null) => invoke<void>("qr_charge", { amountMinor, code }),
+  /** Scans for PC/SC and libnfc readers again. */
+  refreshReaders: () => invoke<AppStatus>("refresh_readers"),
+  /** The system's (CUPS) printers. */
+  listPrinters: () => invoke<PrinterList>("list_printers"),
   onQr: (f: (e: QrPaymentEvent) => void): Promise<UnlistenFn> => listen<QrPaymentEvent>("qr", (e) => f(e.payload)),
   onPayment: (f: (e: PaymentEvent) => void): Promise<UnlistenFn> =>
     listen<PaymentEvent>("payment", (e) => f(e.payload)),
