@@ -27,6 +27,9 @@ if [ "$(id -u)" -eq 0 ]; then
   bash scripts/pcscd.sh start
   bash scripts/cups.sh start
   export SOFTPOS_PCSC_TESTS=1 SOFTPOS_CUPS_TESTS=1
+  # The e2e test puts a virtual card in the vpcd reader with it.
+  CARGO_TARGET_DIR="$target" cargo build --quiet -p cardsim --bin cardsim-vpcd
+  export SOFTPOS_VPCD_BIN="$target/debug/cardsim-vpcd"
 else
   echo "app-test: not root: the PC/SC and CUPS tests skip"
 fi
