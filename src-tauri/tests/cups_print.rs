@@ -87,7 +87,10 @@ fn a_receipt_reaches_the_cups_queue_and_a_missing_queue_is_named() {
     let before = std::fs::metadata(OUT).map(|m| m.len()).unwrap_or(0);
     set_printer(&env.core, "cups:softpos-test");
     let sent = env.core.print_receipt(tsc).unwrap();
-    assert!(sent.path.starts_with("cups:softpos-test (softpos-test-"), "{sent:?}");
+    assert!(
+        sent.path.starts_with("cups:softpos-test (softpos-test-"),
+        "{sent:?}"
+    );
     // The backend appends the job as sent: the receipt's whole PDF.
     let start = Instant::now();
     let mut printed = Vec::new();
@@ -107,7 +110,11 @@ fn a_receipt_reaches_the_cups_queue_and_a_missing_queue_is_named() {
     set_printer(&env.core, "cups:softpos-no-such-queue");
     let err = env.core.print_receipt(tsc).unwrap_err();
     assert_eq!(err.code, ErrorCode::NoPrinter);
-    assert!(err.message.contains("softpos-no-such-queue"), "{}", err.message);
+    assert!(
+        err.message.contains("softpos-no-such-queue"),
+        "{}",
+        err.message
+    );
     assert!(err.message.contains("does not exist"), "{}", err.message);
 }
 
