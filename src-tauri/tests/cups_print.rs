@@ -101,7 +101,9 @@ fn a_receipt_reaches_the_cups_queue_and_a_missing_queue_is_named() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let job = printed.get(before as usize..).unwrap_or_default();
+    let job = printed
+        .get(usize::try_from(before).unwrap()..)
+        .unwrap_or_default();
     assert_eq!(job.len() as u64, sent.bytes, "the job did not reach {OUT}");
     assert!(job.starts_with(b"%PDF-"));
     assert!(job.ends_with(b"%%EOF\n") || job.ends_with(b"%%EOF"));
