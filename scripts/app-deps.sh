@@ -4,6 +4,8 @@
 # WebKitWebDriver, Xvfb and xauth. Safe to run again: it only installs what
 # is missing (checked with dpkg -s), and never bundles or installs tauri-cli.
 # A CJK font (WenQuanYi Micro Hei) so that the zh-CN screens are legible.
+# The app drives PC/SC and libnfc readers (pos's pcsc and nfc features):
+# libpcsclite-dev to link, cmake and libclang-dev to build libnfc.
 set -euo pipefail
 
 sudo_cmd=""
@@ -11,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
 
 packages=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
   libssl-dev pkg-config build-essential webkit2gtk-driver xvfb xauth
-  fonts-wqy-microhei)
+  fonts-wqy-microhei libpcsclite-dev cmake libclang-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -20,6 +20,20 @@ step "ui: npm ci, unit tests, type check, build"
 # not hold them cannot write them into the lock).
 (cd ui && { npm ci --no-audit --no-fund || npm install --no-audit --no-fund; } && npm test && npm run typecheck && npm run build)
 
+step "pcscd with vpcd, cupsd with a test queue"
+# The app's hardware tests: a cardsim card in pcscd's vpcd reader, and a
+# file-backed CUPS queue. Both scripts install what they need (as root).
+if [ "$(id -u)" -eq 0 ]; then
+  bash scripts/pcscd.sh start
+  bash scripts/cups.sh start
+  export SOFTPOS_PCSC_TESTS=1 SOFTPOS_CUPS_TESTS=1
+  # The e2e test puts a virtual card in the vpcd reader with it.
+  CARGO_TARGET_DIR="$target" cargo build --quiet -p cardsim --bin cardsim-vpcd
+  export SOFTPOS_VPCD_BIN="$target/debug/cardsim-vpcd"
+else
+  echo "app-test: not root: the PC/SC and CUPS tests skip"
+fi
+
 step "src-tauri: fmt, clippy, tests"
 (cd src-tauri &&
   cargo fmt -- --check &&

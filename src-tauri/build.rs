@@ -24,6 +24,8 @@ const COMMANDS: &[&str] = &[
     "confirm_merchant_info",
     "statement",
     "qr_cancel",
+    "refresh_readers",
+    "list_printers",
 ];
 
 fn main() {

@@ -6,8 +6,8 @@
 use crate::types::{
     AppStatus, AttestationStatus, CommandError, CurrencyInfo, DayTotals, Enrollment, ErrorCode,
     HistoryQuery, HistoryRow, MerchantQr, OfflineStatus, PaymentEvent, PaymentResult,
-    QrPaymentEvent, QrPaymentResult, ReaderInfo, ReceiptView, SavedReceipt, ScannedCode, Settings,
-    UiRequest, VirtualCard,
+    QrPaymentEvent, QrPaymentResult, ReceiptView, SavedReceipt, ScannedCode, Settings, UiRequest,
+    VirtualCard,
 };
 use crate::types::{MerchantInfo, ReviewStatus, StatementView};
 use kernel::outcome::{Message, Status};
@@ -16,6 +16,9 @@ use pos::sync::{Client, Identity, SyncError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+mod hw;
+pub use hw::list_printers;
 
 /// Where events go: the window in the app, a vector in tests.
 pub trait Sink: Send + Sync {
@@ -57,6 +60,7 @@ struct Shared {
     attestation: Option<AttestationStatus>,
     last_sync_ms: Option<u64>,
     pending: Option<Pending>,
+    hw: hw::HwState,
 }
 
 /// The app's state.
@@ -86,7 +90,9 @@ impl Core {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
-        if let Some(r) = &opts.reader_override {
+        if let Some(r) = opts.reader_override.as_ref().filter(|r| hw::is_hardware(r)) {
+            settings.reader = Some(r.clone());
+        } else if let Some(r) = &opts.reader_override {
             let (reader, card) = r.split_once(':').unwrap_or((r.as_str(), ""));
             settings.reader = Some(reader.to_string());
             if !card.is_empty() {
@@ -96,6 +102,10 @@ impl Core {
         let core = Core {
             shared: Mutex::new(Shared {
                 settings,
+                hw: hw::HwState {
+                    scan: hw::scan(),
+                    wait_id: 0,
+                },
                 ..Shared::default()
             }),
             network_on: AtomicBool::new(true),
@@ -163,7 +173,8 @@ impl Core {
             enrollment,
             prefilled_code: self.opts.prefilled_code.clone(),
             acquirer_url: self.opts.acquirer_url.clone(),
-            readers: readers(),
+            readers: hw::readers(&s.hw.scan),
+            reader_notes: s.hw.scan.notes.clone(),
             virtual_cards: cardsim::Profile::builtin_names()
                 .filter_map(|n| {
                     cardsim::Profile::builtin(n).ok().map(|p| VirtualCard {
@@ -236,7 +247,8 @@ impl Core {
     /// Stores the merchant's settings after checking the reader and card.
     pub fn save_settings(&self, settings: Settings) -> Result<AppStatus, CommandError> {
         if let Some(r) = &settings.reader {
-            if !readers().iter().any(|x| &x.id == r) {
+            let known = hw::readers(&self.lock().hw.scan);
+            if !known.iter().any(|x| &x.id == r) && !hw::unscanned_ok(r) {
                 return Err(CommandError::new(
                     ErrorCode::NoReader,
                     format!("no reader {r:?}"),
@@ -393,7 +405,7 @@ impl Core {
         if self.card_busy.swap(true, Ordering::SeqCst) {
             return Err(CommandError::new(ErrorCode::Busy, "the card is being read"));
         }
-        let r = self.run_card(pending, &card, sink);
+        let r = self.run_card(pending, &card, sink, None);
         self.card_busy.store(false, Ordering::SeqCst);
         if let Err(e) = &r {
             self.lock().pending = None;
@@ -403,20 +415,40 @@ impl Core {
         r
     }
 
-    fn run_card(&self, pending: Pending, card: &str, sink: &dyn Sink) -> Result<(), CommandError> {
+    /// `live`: the hardware reader holding the card; else the simulator
+    /// presents the virtual card `card`.
+    fn run_card(
+        &self,
+        pending: Pending,
+        card: &str,
+        sink: &dyn Sink,
+        live: Option<&mut dyn pos::reader::Transport>,
+    ) -> Result<(), CommandError> {
         sink.payment(&PaymentEvent::Ui {
             ui: ui(Message::Processing, Status::Processing, 0),
         });
         let currency = self.currency()?;
-        let tap = pos::tap::tap(
-            &pos::tap::TapRequest {
-                card: card.to_string(),
-                amount: pending.amount_minor,
-                currency: currency.alpha.clone(),
-                keep_test_pan: false,
-            },
-            &pos::clock::Now::system(),
-        )
+        let now = pos::clock::Now::system();
+        let tap = match live {
+            Some(reader) => pos::tap::tap_on_reader(
+                reader,
+                &pos::tap::LiveTapRequest {
+                    amount: pending.amount_minor,
+                    currency: currency.alpha.clone(),
+                    keep_test_pan: false,
+                },
+                &now,
+            ),
+            None => pos::tap::tap(
+                &pos::tap::TapRequest {
+                    card: card.to_string(),
+                    amount: pending.amount_minor,
+                    currency: currency.alpha.clone(),
+                    keep_test_pan: false,
+                },
+                &now,
+            ),
+        }
         .map_err(|e| CommandError::new(ErrorCode::NoReader, e.to_string()))?;
         let outcome = &tap.outcome;
         // The card has done its part: "Card read OK, remove card" with the
@@ -588,6 +620,9 @@ impl Core {
     /// Writes the receipt's ESC/POS bytes to the configured printer device.
     pub fn print_receipt(&self, tsc: u32) -> Result<SavedReceipt, CommandError> {
         let device = self.lock().settings.printer_device.trim().to_string();
+        if let Some(queue) = device.strip_prefix("cups:") {
+            return self.print_cups(tsc, queue.trim());
+        }
         if device.is_empty() {
             return Err(CommandError::new(
                 ErrorCode::NoPrinter,
@@ -920,16 +955,6 @@ fn enrollment(t: &Terminal, opts: &Options) -> Enrollment {
         max_amount_minor: c.max_amount_minor,
         offline_limit_minor: c.offline_limit_minor,
     }
-}
-
-/// The readers this build can drive. Hardware readers need `pos`'s `nfc`
-/// or `pcsc` feature, which this build does not enable yet.
-fn readers() -> Vec<ReaderInfo> {
-    vec![ReaderInfo {
-        id: SIM_READER.into(),
-        label: "Built-in simulator (virtual cards)".into(),
-        simulated: true,
-    }]
 }
 
 /// SHA-256 of the running binary, hex: what attestation reports. Read in

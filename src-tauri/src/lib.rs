@@ -15,7 +15,8 @@ pub mod types;
 use crate::core::{Core, Options, Sink};
 use crate::types::{
     AppStatus, CommandError, DayTotals, ErrorCode, HistoryQuery, HistoryRow, MerchantQr,
-    PaymentEvent, QrPaymentEvent, ReceiptView, SavedReceipt, ScannedCode, Settings, UiRequest,
+    PaymentEvent, PrinterList, QrPaymentEvent, ReceiptView, SavedReceipt, ScannedCode, Settings,
+    UiRequest,
 };
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
@@ -123,7 +124,17 @@ async fn start_payment(
     amount_minor: u64,
 ) -> Result<UiRequest, CommandError> {
     let core = started.now()?;
-    blocking(move || core.start_payment(amount_minor, &WindowSink(app))).await
+    blocking(move || {
+        let ui = core.start_payment(amount_minor, &WindowSink(app.clone()))?;
+        if core.uses_hardware_reader() {
+            std::thread::spawn(move || {
+                // Failures are reported as a `failed` event.
+                let _ = core.wait_for_hardware_card(&WindowSink(app));
+            });
+        }
+        Ok(ui)
+    })
+    .await
 }
 
 #[tauri::command]
@@ -140,6 +151,24 @@ fn present_card(app: AppHandle, started: CoreState<'_>) -> Result<(), CommandErr
         let _ = core.present_card(&WindowSink(app));
     });
     Ok(())
+}
+
+/// Scans for PC/SC and libnfc readers again.
+#[tauri::command]
+async fn refresh_readers(
+    app: AppHandle,
+    started: CoreState<'_>,
+) -> Result<AppStatus, CommandError> {
+    let core = started.now()?;
+    let status = blocking(move || Ok(core.refresh_readers())).await?;
+    let _ = app.emit("status", &status);
+    Ok(status)
+}
+
+/// The system's (CUPS) printers.
+#[tauri::command]
+async fn list_printers() -> Result<PrinterList, CommandError> {
+    blocking(|| Ok(core::list_printers())).await
 }
 
 #[tauri::command]
@@ -405,6 +434,8 @@ pub fn run() -> std::process::ExitCode {
             confirm_merchant_info,
             statement,
             qr_cancel,
+            refresh_readers,
+            list_printers,
         ])
         .setup(setup)
         .run(tauri::generate_context!());

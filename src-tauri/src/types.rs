@@ -20,6 +20,9 @@ pub struct AppStatus {
     /// The acquirer this terminal talks to.
     pub acquirer_url: String,
     pub readers: Vec<ReaderInfo>,
+    /// Why hardware readers may be missing from `readers` (pcscd not
+    /// running, nothing attached); empty when every scan found one.
+    pub reader_notes: Vec<HwNote>,
     /// Virtual cards the simulator can present (demo mode).
     pub virtual_cards: Vec<VirtualCard>,
     pub settings: Settings,
@@ -83,7 +86,8 @@ pub struct Settings {
     /// First lines of every receipt.
     pub receipt_header: String,
     /// Where "Print" writes a receipt's ESC/POS bytes (`/dev/usb/lp0`, a
-    /// serial port, a file); empty when no printer is configured.
+    /// serial port, a file), or "cups:<queue>" for a system printer (the
+    /// receipt's PDF goes to `lp`); empty when no printer is configured.
     pub printer_device: String,
 }
 
@@ -439,6 +443,54 @@ pub struct ReceiptView {
     pub text: String,
 }
 
+/// Which scan a [`HwNote`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum HwSource {
+    Pcsc,
+    Nfc,
+    Cups,
+}
+
+/// What a scan for readers or printers found wrong, for the window to
+/// say in the merchant's language (with `detail` as the system said it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum HwNoteKind {
+    /// The service (pcscd, cupsd) is not running or not installed.
+    NotRunning,
+    /// The service refuses this user.
+    Permission,
+    /// The service runs but has no reader or printer.
+    NoneFound,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct HwNote {
+    pub source: HwSource,
+    pub kind: HwNoteKind,
+    pub detail: String,
+}
+
+/// A printer "Print" can use.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PrinterInfo {
+    /// What goes into [`Settings::printer_device`]: "cups:<queue>".
+    pub id: String,
+    pub label: String,
+}
+
+/// The system's printers (CUPS queues), and why there may be none.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PrinterList {
+    pub printers: Vec<PrinterInfo>,
+    pub notes: Vec<HwNote>,
+}
+
 /// Where a receipt was written.
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -765,6 +817,11 @@ pub fn typescript() -> String {
         HistoryQuery::decl(&cfg),
         HistoryRow::decl(&cfg),
         ReceiptView::decl(&cfg),
+        HwSource::decl(&cfg),
+        HwNoteKind::decl(&cfg),
+        HwNote::decl(&cfg),
+        PrinterInfo::decl(&cfg),
+        PrinterList::decl(&cfg),
         SavedReceipt::decl(&cfg),
         TotalsGroup::decl(&cfg),
         DayTotals::decl(&cfg),

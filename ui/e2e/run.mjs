@@ -573,6 +573,53 @@ try {
     await s.click("#scan-back");
   });
 
+  // A real PC/SC stack: pcscd's vpcd reader, with `cardsim-vpcd` putting a
+  // virtual card in its field once the payment waits (scripts/app-test.sh
+  // starts pcscd, builds cardsim-vpcd and sets these).
+  const vpcdBin = process.env.SOFTPOS_VPCD_BIN;
+  if (process.env.SOFTPOS_PCSC_TESTS && vpcdBin && existsSync(vpcdBin)) {
+    await test("a payment on the PC/SC reader chosen in Settings", async () => {
+      const vpcd = "pcsc:Virtual PCD 00 00";
+      await s.click("#nav-settings");
+      await s.click("#reader-refresh");
+      await s.waitFor(`#reader option[value='${vpcd}']`);
+      await s.select("#reader", vpcd);
+      await s.waitFor("#settings-saved");
+      await s.screenshot("27-pcsc-reader");
+      await s.click("#nav-sale");
+      await keyIn(s, "1250");
+      await s.click("#charge");
+      await s.waitFor("#pay", "el.dataset.phase === 'waiting_for_card'");
+      await s.waitFor("#hw-hint", "el.textContent.includes('Virtual PCD 00 00')");
+      assert(!(await s.exec("return !!document.getElementById('tap')")), "no virtual tap button on a hardware reader");
+      const card = spawn(vpcdBin, ["visa-cvn18", "--once"], { stdio: ["ignore", "inherit", "inherit"] });
+      try {
+        await s.waitFor("#pay", "el.dataset.status === 'approved' && el.dataset.phase === 'ended'", 30000);
+      } finally {
+        card.kill();
+      }
+      await s.click("#new-sale");
+      await s.click("#nav-settings");
+      await s.select("#reader", "sim");
+      await s.click("#nav-sale");
+    });
+  } else {
+    console.log("skip a payment on the PC/SC reader: set SOFTPOS_PCSC_TESTS and SOFTPOS_VPCD_BIN (scripts/app-test.sh)");
+  }
+
+  if (process.env.SOFTPOS_CUPS_TESTS) {
+    await test("the system printers are offered in Settings", async () => {
+      await s.click("#nav-settings");
+      await s.click("#printer-find");
+      await s.waitFor("button.printer-use[data-printer='cups:softpos-test']");
+      await s.exec("document.getElementById('printer-find').scrollIntoView()");
+      await s.screenshot("28-system-printers");
+      await s.click("#nav-sale");
+    });
+  } else {
+    console.log("skip the system printers: set SOFTPOS_CUPS_TESTS (scripts/app-test.sh)");
+  }
+
   await test("switching language to Simplified Chinese and back", async () => {
     await s.click("#nav-settings");
     await s.select("#language", "zh-CN");

@@ -11,6 +11,7 @@ import type {
   HistoryRow,
   MerchantQr,
   PaymentEvent,
+  PrinterList,
   QrPaymentEvent,
   ReceiptView,
   SavedReceipt,
@@ -53,6 +54,10 @@ export const api = {
   confirmMerchantInfo: () => invoke<MerchantInfo>("confirm_merchant_info"),
   /** The merchant's Cancel for the QR sale in progress. */
   qrCancel: () => invoke<void>("qr_cancel"),
+  /** Scans for PC/SC and libnfc readers again. */
+  refreshReaders: () => invoke<AppStatus>("refresh_readers"),
+  /** The system's (CUPS) printers. */
+  listPrinters: () => invoke<PrinterList>("list_printers"),
   onQr: (f: (e: QrPaymentEvent) => void): Promise<UnlistenFn> => listen<QrPaymentEvent>("qr", (e) => f(e.payload)),
   onPayment: (f: (e: PaymentEvent) => void): Promise<UnlistenFn> =>
     listen<PaymentEvent>("payment", (e) => f(e.payload)),

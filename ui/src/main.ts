@@ -10,6 +10,8 @@ import type {
   DayTotals,
   HistoryQuery,
   HistoryRow,
+  HwNote,
+  PrinterList,
   QrPaymentEvent,
   QrPaymentResult,
   ReceiptView,
@@ -265,12 +267,72 @@ function enrollScreen(s: AppStatus): HTMLElement {
 
 function readerSelect(s: AppStatus): HTMLElement {
   return h(
-    "select",
-    {
-      id: "reader",
-      onchange: (ev: Event) => saveSettings({ ...s.settings, reader: (ev.target as HTMLSelectElement).value }),
-    },
-    ...s.readers.map((r) => h("option", { value: r.id, selected: s.settings.reader === r.id }, r.simulated ? t("reader.sim") : r.label)),
+    "div",
+    { class: "reader-pick" },
+    h(
+      "select",
+      {
+        id: "reader",
+        onchange: (ev: Event) => saveSettings({ ...s.settings, reader: (ev.target as HTMLSelectElement).value }),
+      },
+      // Nothing chosen yet: an empty first option, so that choosing the
+      // simulator is a change too.
+      !s.settings.reader && h("option", { value: "", selected: true }, "—"),
+      ...s.readers.map((r) => h("option", { value: r.id, selected: s.settings.reader === r.id }, r.simulated ? t("reader.sim") : r.label)),
+    ),
+    h("button", { id: "reader-refresh", onclick: () => refreshReaders() }, t("reader.refresh")),
+    ...hwNotes(s.readerNotes, "reader-notes"),
+  );
+}
+
+// ---------- hardware readers and system printers
+
+async function refreshReaders(): Promise<void> {
+  const r = await attempt(() => api.refreshReaders());
+  if (r) {
+    applyStatus(r);
+    render();
+  }
+}
+
+/** Why a reader or printer scan found nothing, in the merchant's language. */
+function hwNotes(notes: HwNote[], id: string): HTMLElement[] {
+  if (notes.length === 0) return [];
+  return [
+    h(
+      "ul",
+      { class: "muted small hw-notes", id },
+      ...notes.map((n) =>
+        h("li", { "data-source": n.source, "data-kind": n.kind }, `${t(`hw.src.${n.source}` as Key)}: ${t(`hw.kind.${n.kind}` as Key)}`, h("div", { class: "detail" }, n.detail)),
+      ),
+    ),
+  ];
+}
+
+let printers: PrinterList | null = null;
+
+async function findPrinters(): Promise<void> {
+  const r = await attempt(() => api.listPrinters());
+  if (r) {
+    printers = r;
+    render();
+  }
+}
+
+function printerPicker(s: AppStatus): HTMLElement {
+  return h(
+    "div",
+    { class: "printer-pick" },
+    h("button", { id: "printer-find", onclick: () => findPrinters() }, t("printer.find")),
+    printers !== null && printers.printers.length === 0 && h("div", { class: "muted small", id: "printer-none" }, t("printer.none")),
+    ...(printers?.printers ?? []).map((p) =>
+      h(
+        "button",
+        { class: "printer-use", "data-printer": p.id, onclick: () => saveSettings({ ...s.settings, printerDevice: p.id }) },
+        t("printer.use", { printer: p.label }),
+      ),
+    ),
+    ...hwNotes(printers?.notes ?? [], "printer-notes"),
   );
 }
 
@@ -407,6 +469,9 @@ function payScreen(s: AppStatus): HTMLElement {
         ),
         h("button", { class: "primary", id: "tap", onclick: () => attempt(() => api.presentCard()) }, t("pay.tapVirtual")),
       ),
+    waiting &&
+      s.settings.reader !== "sim" &&
+      h("div", { class: "muted", id: "hw-hint" }, t("reader.hardwareHint", { reader: s.readers.find((r) => r.id === s.settings.reader)?.label ?? s.settings.reader ?? "" })),
     waiting && h("button", { id: "cancel", onclick: () => attempt(async () => { await api.cancelPayment(); state.payment = pay.initial; go("sale"); }) }, t("pay.cancel")),
     ph === "ended" && h("button", { class: "primary", id: "new-sale", onclick: () => { state.entry = emptyEntry; state.payment = pay.initial; go("sale"); } }, t("pay.newSale")),
     errorBox(),
@@ -808,6 +873,7 @@ function settingsScreen(s: AppStatus): HTMLElement {
     h("label", { for: "printer-device" }, t("settings.printer")),
     h("input", { id: "printer-device", value: s.settings.printerDevice, autocomplete: "off", oninput: (ev: Event) => (draft.printerDevice = (ev.target as HTMLInputElement).value) }),
     h("div", { class: "muted small" }, t("settings.printerHint")),
+    printerPicker(s),
     h(
       "button",
       { class: "primary", id: "settings-save", onclick: () => saveSettings({ ...state.status!.settings, receiptHeader: draft.receiptHeader, printerDevice: draft.printerDevice.trim() }) },

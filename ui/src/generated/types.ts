@@ -19,6 +19,11 @@ prefilledCode: string | null,
  */
 acquirerUrl: string, readers: Array<ReaderInfo>, 
 /**
+ * Why hardware readers may be missing from `readers` (pcscd not
+ * running, nothing attached); empty when every scan found one.
+ */
+readerNotes: Array<HwNote>, 
+/**
  * Virtual cards the simulator can present (demo mode).
  */
 virtualCards: Array<VirtualCard>, settings: Settings, offline: OfflineStatus, attestation: AttestationStatus, };
@@ -66,7 +71,8 @@ language: string, sounds: boolean,
 receiptHeader: string, 
 /**
  * Where "Print" writes a receipt's ESC/POS bytes (`/dev/usb/lp0`, a
- * serial port, a file); empty when no printer is configured.
+ * serial port, a file), or "cups:<queue>" for a system printer (the
+ * receipt's PDF goes to `lp`); empty when no printer is configured.
  */
 printerDevice: string, };
 
@@ -215,6 +221,20 @@ html: string,
  * The same receipt as plain text.
  */
 text: string, };
+
+export type HwSource = "pcsc" | "nfc" | "cups";
+
+export type HwNoteKind = "not_running" | "permission" | "none_found" | "error";
+
+export type HwNote = { source: HwSource, kind: HwNoteKind, detail: string, };
+
+export type PrinterInfo = { 
+/**
+ * What goes into [`Settings::printer_device`]: "cups:<queue>".
+ */
+id: string, label: string, };
+
+export type PrinterList = { printers: Array<PrinterInfo>, notes: Array<HwNote>, };
 
 export type SavedReceipt = { path: string, bytes: number, };
 
