@@ -47,10 +47,13 @@ stop() {
 }
 
 load() { # $1: label, rest: loadgen args
-    local label=$1; shift
+    local label=$1 out; shift
     printf '%-28s load %s | ' "$label" "$(cut -d' ' -f1-3 /proc/loadavg)"
-    RUST_LOG=warn "$BIN/loadgen" --url "http://127.0.0.1:$PORT" --admin-token "$TOKEN" \
-        --server-pid "$SERVER" "$@" 2>/dev/null
+    out="$(RUST_LOG=warn "$BIN/loadgen" --url "http://127.0.0.1:$PORT" --admin-token "$TOKEN" \
+        --server-pid "$SERVER" "$@" 2>/dev/null)"
+    echo "$out"
+    # One line per run for the summary: label, rate, p99, CPU figures.
+    echo "$label|$(echo "$out" | tr '\n' ' ')" >>"$TMP/results"
 }
 
 fresh_pg() { # prints a URL to a new, empty database
@@ -65,10 +68,13 @@ fresh_pg() { # prints a URL to a new, empty database
 pgbench_runs() {
     for _ in $(seq 1 "$RUNS"); do
         printf 'pgbench -N -c 16 -j 2 -T 20  load %s | ' "$(cut -d' ' -f1-3 /proc/loadavg)"
-        pg "pgbench -p $PG_PORT -N -c 16 -j 2 -T 20 acqbench_pgbench" 2>/dev/null | grep -E '^tps' | head -1
+        pg "pgbench -p $PG_PORT -N -c 16 -j 2 -T 20 acqbench_pgbench" 2>/dev/null | grep -E '^tps' | head -1 \
+            | tee -a "$TMP/pgbench"
     done
 }
 
+echo "== sitting: $(date -u '+%F %T') UTC, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)," \
+    "acquirer binary of $(date -u -r "$BIN/softpos-acquirer" '+%F %T') UTC"
 echo "== pgbench (simple update, -N), scale 10"
 pg "dropdb -p $PG_PORT --if-exists acqbench_pgbench; createdb -p $PG_PORT acqbench_pgbench"
 pg "pgbench -p $PG_PORT -q -i -s 10 acqbench_pgbench" >/dev/null 2>&1
@@ -90,3 +96,40 @@ done
 
 echo "== pgbench again"
 pgbench_runs
+
+# The goals of issue 3 against this sitting's own figures: a rate is only
+# comparable with pgbench measured beside it.
+echo "== summary (issue 3 goals, this sitting only)"
+awk -F'|' -v pgb="$TMP/pgbench" '
+    BEGIN {
+        while ((getline l < pgb) > 0) { split(l, f, " "); t = f[3] + 0; n++
+            if (!tmin || t < tmin) tmin = t; if (t > tmax) tmax = t }
+    }
+    {
+        rate = $2; sub(/.*s: /, "", rate); sub(/ auth\/s.*/, "", rate)
+        p99 = $2; sub(/.*p99 /, "", p99); sub(/ ms.*/, "", p99)
+        acq = $2; sub(/.*acquirer /, "", acq); sub(/ ms.*/, "", acq)
+        pgc = 0; if ($2 ~ /postgres /) { pgc = $2; sub(/.*postgres /, "", pgc); sub(/ ms.*/, "", pgc) }
+        db = ($1 ~ /^sqlite/) ? "sqlite" : "postgres"
+        if ($1 ~ /open loop/) { open[db] = open[db] " " p99; if (p99 + 0 > 10) openbad[db] = 1 }
+        else {
+            closed[db] = closed[db] " " rate; cpu[db] = cpu[db] " " acq "+" pgc
+            if (!cmin[db] || rate + 0 < cmin[db]) cmin[db] = rate + 0
+            if (rate + 0 > cmax[db]) cmax[db] = rate + 0
+        }
+    }
+    END {
+        verdict = "not met"
+        if (tmin && cmin["postgres"] * 2 >= tmax) verdict = "met"
+        else if (tmin && cmax["postgres"] * 2 >= tmin) verdict = "within the spread"
+        printf "pgbench -N: %d-%d TPS (%d runs)\n", tmin, tmax, n
+        printf "PostgreSQL closed loop auth/s:%s -> %.0f-%.0f %% of pgbench: >= half: %s\n",
+            closed["postgres"], tmin ? 100 * cmin["postgres"] / tmax : 0,
+            tmin ? 100 * cmax["postgres"] / tmin : 0, verdict
+        printf "  CPU per authorization (acquirer+postgres, ms):%s\n", cpu["postgres"]
+        printf "SQLite closed loop auth/s:%s: >= 2,000: %s\n", closed["sqlite"],
+            (cmin["sqlite"] >= 2000) ? "met" : "not met"
+        printf "  CPU per authorization (acquirer+postgres, ms):%s\n", cpu["sqlite"]
+        for (db in open) printf "%s open loop p99 (ms):%s: <= 10 ms: %s\n", db, open[db],
+            openbad[db] ? "not met" : "met"
+    }' "$TMP/results"

@@ -1034,6 +1034,63 @@ async fn demo_seeds_keys_the_virtual_cards_verify_under() {
     }
 }
 
+/// Amount anomaly: judged against the merchant's latest 50 approvals only.
+/// Five large early payments would lift an all-time average to 545, so the
+/// probe of 1,001 is flagged only if the window of 50 (average 100) is
+/// honoured; exactly ten times the average (1,000) is not flagged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amount_anomaly_uses_the_latest_fifty_approvals() {
+    for db in databases() {
+        let env = Env::start(&db).await;
+        let (mid, _) = env.merchant(150).await;
+        let t = env.terminal(&mid).await;
+        let mut tsc = 0;
+        for amount in [5_000u64; 5].into_iter().chain([100; 50]) {
+            tsc += 1;
+            let a = t
+                .call(
+                    "POST",
+                    "/v1/authorizations",
+                    &purchase(&mut visa_card(), tsc, amount, false),
+                )
+                .await
+                .unwrap();
+            assert_eq!(a.body["approved"], true, "tsc {tsc}: {:?}", a.body);
+            assert_eq!(a.body["risk_score"], 0, "tsc {tsc}: {:?}", a.body);
+        }
+        let a = t
+            .call(
+                "POST",
+                "/v1/authorizations",
+                &purchase(&mut visa_card(), tsc + 1, 1_001, false),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            a.body["risk_rules"],
+            json!(["amount_anomaly"]),
+            "{:?}",
+            a.body
+        );
+        assert_eq!(a.body["risk_score"], 50);
+        let a = t
+            .call(
+                "POST",
+                "/v1/authorizations",
+                &purchase(&mut visa_card(), tsc + 2, 1_000, false),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.body["approved"].clone(), a.body["risk_score"].clone()),
+            (json!(true), json!(0)),
+            "{:?}",
+            a.body
+        );
+        env.run.task.abort();
+    }
+}
+
 /// Card testing: a card that keeps failing its cryptogram is declined by
 /// the risk rules, which name themselves; a fresh card at the same terminal
 /// is not affected.
