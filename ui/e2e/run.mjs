@@ -509,6 +509,8 @@ try {
     await s.screenshot("26-merchant-info-confirmed");
     await s.click("#nav-sale");
     await s.waitFor("#sale", "!document.getElementById('review-banner')");
+  });
+
   await test("QR: the merchant cancels a shown code before the customer pays", async () => {
     await s.waitFor("#sale");
     await keyIn(s, "555");
