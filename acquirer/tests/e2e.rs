@@ -7,67 +7,20 @@
 // Helpers outside #[test] fns are test code too; clippy.toml only covers the fns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use acquirer::sim::{luhn_pan, send_json, Answer, SimCard, SimTerminal};
-use acquirer::{default_attestation_policy, Clock, Config, Policy, Running};
+mod support;
+
+use acquirer::sim::{luhn_pan, SimCard, SimTerminal};
 use cryptogram::{Cvn, IssuerResponse};
 use serde_json::{json, Value};
-
-const ADMIN: &str = "test-admin-token";
-const BINARY: &str = "5b5f0c1bd6f5cbf9e42f3a29f6f0bbf1c1b3d7a0a6b9e0e5c7d2f4a1b3c5d7e9";
-const IMK: [u8; 16] = [
-    0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0xFE, 0xDC, 0xBA, 0x98, 0x76, 0x54, 0x32, 0x10,
-];
-const EUR: u16 = 978;
+use support::{purchase, today, visa_card, Server as Env, ADMIN, BINARY, EUR, IMK};
 
 fn databases() -> Vec<String> {
-    let dir = std::env::temp_dir();
-    let file = dir.join(format!(
-        "acquirer-test-{}.db",
-        hex::encode(acquirer::util::random_bytes::<8>())
-    ));
-    let mut v = vec![format!("sqlite:{}", file.display())];
-    match std::env::var("SOFTPOS_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => v.push(url),
-        _ => eprintln!("notice: SOFTPOS_TEST_POSTGRES_URL not set; PostgreSQL run skipped (scripts/postgres.sh starts one)"),
-    }
-    v
-}
-
-struct Env {
-    run: Running,
-    http: reqwest::Client,
-    base: String,
-    db: String,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(path) = self.db.strip_prefix("sqlite:") {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{path}{suffix}"));
-            }
-        }
-    }
+    support::databases("acquirer-test")
 }
 
 impl Env {
     async fn start(db: &str) -> Env {
-        let config = Config {
-            database: db.to_string(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_token: ADMIN.into(),
-            policy: Policy::default(),
-            attestation: default_attestation_policy(vec![BINARY.into()]),
-            clock: Clock::System,
-        };
-        let run = acquirer::spawn(&config).await.unwrap();
-        let base = format!("http://{}", run.addr);
-        let env = Env {
-            run,
-            http: reqwest::Client::new(),
-            base,
-            db: db.into(),
-        };
+        let env = Env::spawn(db).await;
         for (prefix, cvn) in [("4761", "visa-18"), ("5413", "mastercard-16")] {
             let a = env
                 .admin("POST", "/v1/issuer/ranges", json!({ "pan_prefix": prefix, "cvn": cvn,
@@ -76,43 +29,6 @@ impl Env {
             assert_eq!(a.status, 200, "{:?}", a.body);
         }
         env
-    }
-
-    async fn admin(&self, method: &str, path: &str, body: Value) -> Answer {
-        let auth = format!("Bearer {ADMIN}");
-        send_json(
-            &self.http,
-            method,
-            &format!("{}{path}", self.base),
-            &body,
-            &[("authorization", &auth)],
-        )
-        .await
-        .unwrap()
-    }
-
-    async fn as_merchant(&self, key: &str, method: &str, path: &str, body: Value) -> Answer {
-        let auth = format!("Bearer {key}");
-        send_json(
-            &self.http,
-            method,
-            &format!("{}{path}", self.base),
-            &body,
-            &[("authorization", &auth)],
-        )
-        .await
-        .unwrap()
-    }
-
-    async fn get(&self, key: &str, path: &str) -> Answer {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
-        acquirer::sim::answer(r).await.unwrap()
     }
 
     /// A merchant (MCC 5411) and its key.
@@ -140,17 +56,6 @@ impl Env {
         a.body["code"].as_str().unwrap().into()
     }
 
-    /// An enrolled and attested terminal.
-    async fn terminal(&self, merchant_id: &str) -> SimTerminal {
-        let code = self.code(merchant_id).await;
-        let (mut t, _) = SimTerminal::enroll(self.http.clone(), &self.base, &code, BINARY)
-            .await
-            .unwrap();
-        let a = t.attest().await.unwrap();
-        assert_eq!(a.status, 200, "{:?}", a.body);
-        t
-    }
-
     async fn monitoring(&self, terminal_id: &str) -> Value {
         let a = self
             .get(ADMIN, &format!("/v1/terminals/{terminal_id}/monitoring"))
@@ -160,29 +65,11 @@ impl Env {
     }
 }
 
-// Test cards live under 47619/54139 so that no demo BIN (476173, 541333)
-// with its own key captures them when tests share a PostgreSQL database.
-fn visa_card() -> SimCard {
-    let serial = u64::from_be_bytes(acquirer::util::random_bytes::<8>()) % 100_000_000_000;
-    SimCard::new(&luhn_pan("47619", serial, 16), Cvn::Visa18, IMK)
-}
-
+// Under 54139, as the Visa cards under 47619 (support::visa_card), so that no
+// demo BIN (541333) with its own key captures them.
 fn mc_card() -> SimCard {
     let serial = u64::from_be_bytes(acquirer::util::random_bytes::<8>()) % 100_000_000_000;
     SimCard::new(&luhn_pan("54139", serial, 16), Cvn::Mastercard16, IMK)
-}
-
-fn un() -> [u8; 4] {
-    acquirer::util::random_bytes::<4>()
-}
-
-fn purchase(card: &mut SimCard, tsc: u32, amount: u64, offline: bool) -> Value {
-    json!({ "tsc": tsc, "mcc": "5411", "amount_minor": amount, "currency": EUR,
-        "icc_data": card.icc_data(amount, EUR, un(), offline).unwrap() })
-}
-
-fn today() -> String {
-    acquirer::util::date_of_ms(Clock::System.now_ms())
 }
 
 /// The card's view: does tag 91 prove the issuer saw our ARQC, and what

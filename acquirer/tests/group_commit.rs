@@ -6,66 +6,33 @@
 //! is already committed when it arrives.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use acquirer::sim::{luhn_pan, send_json, Answer, Prepared, SimCard, SimTerminal};
-use acquirer::{default_attestation_policy, Clock, Config, Policy};
+mod support;
+
+use acquirer::sim::{luhn_pan, Answer, Prepared, SimCard};
 use cryptogram::Cvn;
 use serde_json::json;
 use std::collections::HashMap;
+use support::IMK;
 
 const ADMIN: &str = "group-admin";
 const BINARY: &str = "6c0fc0ffee000000000000000000000000000000000000000000000000000000";
-const IMK: [u8; 16] = [
-    0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0xFE, 0xDC, 0xBA, 0x98, 0x76, 0x54, 0x32, 0x10,
-];
 const BALANCE: u64 = 10_000;
 
 fn databases() -> Vec<String> {
-    let file = std::env::temp_dir().join(format!(
-        "acquirer-group-{}.db",
-        hex::encode(acquirer::util::random_bytes::<8>())
-    ));
-    let mut v = vec![format!("sqlite:{}", file.display())];
-    if let Ok(url) = std::env::var("SOFTPOS_TEST_POSTGRES_URL") {
-        if !url.is_empty() {
-            v.push(url);
-        }
-    }
-    v
+    support::databases("acquirer-group")
 }
 
 async fn admin(http: &reqwest::Client, base: &str, path: &str, body: serde_json::Value) -> Answer {
-    let auth = format!("Bearer {ADMIN}");
-    send_json(
-        http,
-        "POST",
-        &format!("{base}{path}"),
-        &body,
-        &[("authorization", &auth)],
-    )
-    .await
-    .unwrap()
+    support::send_as(http, base, ADMIN, "POST", path, &body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_payments_replays_and_repeats_are_each_stored_once() {
     for db in databases() {
-        let config = Config {
-            database: db.clone(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_token: ADMIN.into(),
-            policy: Policy::default(),
-            attestation: default_attestation_policy(vec![BINARY.into()]),
-            clock: Clock::System,
-        };
-        let run = acquirer::spawn(&config).await.unwrap();
-        let base = format!("http://{}", run.addr);
-        let http = reqwest::Client::new();
+        let (run, http, base) = support::spawn(&db, ADMIN, BINARY).await;
         // A prefix of its own per run: the PostgreSQL test database is
         // shared with other tests and earlier runs.
-        let prefix = format!(
-            "4{:05}",
-            u32::from_be_bytes(acquirer::util::random_bytes::<4>()) % 100_000
-        );
+        let prefix = support::prefix();
         let a = admin(
             &http,
             &base,
@@ -75,31 +42,8 @@ async fn concurrent_payments_replays_and_repeats_are_each_stored_once() {
         )
         .await;
         assert_eq!(a.status, 200, "{:?}", a.body);
-        let m = admin(
-            &http,
-            &base,
-            "/v1/merchants",
-            json!({ "name": "Group", "mcc": "5411",
-            "settlement_account": "DE89370400440532013000", "fee_bps": 100, "currency": "EUR" }),
-        )
-        .await;
-        let mid = m.body["merchant_id"].as_str().unwrap().to_string();
-        let c = admin(
-            &http,
-            &base,
-            &format!("/v1/merchants/{mid}/activation-codes"),
-            json!({}),
-        )
-        .await;
-        let (mut t, _) = SimTerminal::enroll(
-            http.clone(),
-            &base,
-            c.body["code"].as_str().unwrap(),
-            BINARY,
-        )
-        .await
-        .unwrap();
-        assert_eq!(t.attest().await.unwrap().status, 200);
+        let mid = support::merchant(&http, &base, ADMIN, "Group").await;
+        let t = support::terminal(&http, &base, ADMIN, BINARY, &mid).await;
 
         // 48 payments on 48 cards, each for 6,000 of a 10,000 balance, so
         // a second debit of any card would be refused (51) and show.

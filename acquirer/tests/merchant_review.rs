@@ -8,67 +8,20 @@
 // Helpers outside #[test] fns are test code too; clippy.toml only covers the fns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use acquirer::sim::{luhn_pan, send_json, Answer, SimCard, SimTerminal};
-use acquirer::util::{date_of_ms, format_day, parse_day};
-use acquirer::{default_attestation_policy, Clock, Config, Policy, Running};
-use cryptogram::Cvn;
-use serde_json::{json, Value};
+mod support;
 
-const ADMIN: &str = "test-admin-token";
-const BINARY: &str = "5b5f0c1bd6f5cbf9e42f3a29f6f0bbf1c1b3d7a0a6b9e0e5c7d2f4a1b3c5d7e9";
-const IMK: [u8; 16] = [
-    0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0xFE, 0xDC, 0xBA, 0x98, 0x76, 0x54, 0x32, 0x10,
-];
-const EUR: u16 = 978;
+use acquirer::sim::{Answer, SimCard, SimTerminal};
+use acquirer::util::{format_day, parse_day};
+use serde_json::{json, Value};
+use support::{today, Server as Env, ADMIN, BINARY, IMK};
 
 fn databases() -> Vec<String> {
-    let file = std::env::temp_dir().join(format!(
-        "acquirer-review-{}.db",
-        hex::encode(acquirer::util::random_bytes::<8>())
-    ));
-    let mut v = vec![format!("sqlite:{}", file.display())];
-    match std::env::var("SOFTPOS_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => v.push(url),
-        _ => eprintln!("notice: SOFTPOS_TEST_POSTGRES_URL not set; PostgreSQL run skipped"),
-    }
-    v
-}
-
-struct Env {
-    _run: Running,
-    http: reqwest::Client,
-    base: String,
-    db: String,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(path) = self.db.strip_prefix("sqlite:") {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{path}{suffix}"));
-            }
-        }
-    }
+    support::databases("acquirer-review")
 }
 
 impl Env {
     async fn start(db: &str) -> Env {
-        let config = Config {
-            database: db.to_string(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_token: ADMIN.into(),
-            policy: Policy::default(),
-            attestation: default_attestation_policy(vec![BINARY.into()]),
-            clock: Clock::System,
-        };
-        let run = acquirer::spawn(&config).await.unwrap();
-        let base = format!("http://{}", run.addr);
-        let env = Env {
-            _run: run,
-            http: reqwest::Client::new(),
-            base,
-            db: db.into(),
-        };
+        let env = Env::spawn(db).await;
         let a = env
             .with_key(
                 ADMIN,
@@ -84,15 +37,10 @@ impl Env {
     }
 
     async fn with_key(&self, key: &str, method: &str, path: &str, body: Value) -> Answer {
-        let auth = format!("Bearer {key}");
-        let url = format!("{}{path}", self.base);
         if method == "GET" {
-            let r = self.http.get(url).bearer_auth(key).send().await.unwrap();
-            return acquirer::sim::answer(r).await.unwrap();
+            return self.get(key, path).await;
         }
-        send_json(&self.http, method, &url, &body, &[("authorization", &auth)])
-            .await
-            .unwrap()
+        self.as_merchant(key, method, path, body).await
     }
 
     async fn merchant(&self, name: &str, fee_bps: u32) -> (String, String) {
@@ -112,38 +60,14 @@ impl Env {
             a.body["merchant_key"].as_str().unwrap().into(),
         )
     }
-
-    async fn terminal(&self, merchant_id: &str) -> SimTerminal {
-        let a = self
-            .with_key(
-                ADMIN,
-                "POST",
-                &format!("/v1/merchants/{merchant_id}/activation-codes"),
-                json!({}),
-            )
-            .await;
-        let code = a.body["code"].as_str().unwrap();
-        let (mut t, _) = SimTerminal::enroll(self.http.clone(), &self.base, code, BINARY)
-            .await
-            .unwrap();
-        assert_eq!(t.attest().await.unwrap().status, 200);
-        t
-    }
 }
 
 fn card() -> SimCard {
-    let serial = u64::from_be_bytes(acquirer::util::random_bytes::<8>()) % 100_000_000_000;
-    SimCard::new(&luhn_pan("47619", serial, 16), Cvn::Visa18, IMK)
+    support::visa_card()
 }
 
 fn purchase(card: &mut SimCard, tsc: u32, amount: u64) -> Value {
-    let un = acquirer::util::random_bytes::<4>();
-    json!({ "tsc": tsc, "mcc": "5411", "amount_minor": amount, "currency": EUR,
-        "icc_data": card.icc_data(amount, EUR, un, false).unwrap() })
-}
-
-fn today() -> String {
-    date_of_ms(Clock::System.now_ms())
+    support::purchase(card, tsc, amount, false)
 }
 
 fn days_from_today(n: i64) -> String {
@@ -417,7 +341,7 @@ async fn merchant_confirms_its_information_from_the_terminal() {
 async fn demo_merchant_is_due_soon() {
     for db in databases() {
         let env = Env::start(&db).await;
-        let seeded = acquirer::demo::seed(&env._run.state, std::path::Path::new("/nonexistent"))
+        let seeded = acquirer::demo::seed(&env.run.state, std::path::Path::new("/nonexistent"))
             .await
             .unwrap();
         let (t, _) =

@@ -6,53 +6,26 @@
 //! them apart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use acquirer::sim::{luhn_pan, send_json, Answer, SimCard, SimTerminal};
-use acquirer::{default_attestation_policy, Clock, Config, Policy};
+mod support;
+
+use acquirer::sim::{luhn_pan, Answer, SimCard};
 use cryptogram::Cvn;
 use serde_json::json;
 use std::sync::Arc;
+use support::IMK;
 
 const ADMIN: &str = "batch-admin";
 const BINARY: &str = "6c0fc0ffee000000000000000000000000000000000000000000000000000000";
-const IMK: [u8; 16] = [
-    0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0xFE, 0xDC, 0xBA, 0x98, 0x76, 0x54, 0x32, 0x10,
-];
 const TERMINALS: usize = 16;
 /// Cards per kind (balance, velocity) and per pass (together, one by one).
 const CARDS: u64 = 6;
 
 fn databases() -> Vec<String> {
-    let file = std::env::temp_dir().join(format!(
-        "acquirer-batch-{}.db",
-        hex::encode(acquirer::util::random_bytes::<8>())
-    ));
-    let mut v = vec![format!("sqlite:{}", file.display())];
-    if let Ok(url) = std::env::var("SOFTPOS_TEST_POSTGRES_URL") {
-        if !url.is_empty() {
-            v.push(url);
-        }
-    }
-    v
+    support::databases("acquirer-batch")
 }
 
 async fn admin(http: &reqwest::Client, base: &str, path: &str, body: serde_json::Value) -> Answer {
-    let auth = format!("Bearer {ADMIN}");
-    send_json(
-        http,
-        "POST",
-        &format!("{base}{path}"),
-        &body,
-        &[("authorization", &auth)],
-    )
-    .await
-    .unwrap()
-}
-
-fn prefix() -> String {
-    format!(
-        "4{:05}",
-        u32::from_be_bytes(acquirer::util::random_bytes::<4>()) % 100_000
-    )
+    support::send_as(http, base, ADMIN, "POST", path, &body).await
 }
 
 /// One pair: the card's two payments, each with its terminal and body.
@@ -100,19 +73,9 @@ fn codes(answers: &[(Answer, Answer)]) -> Vec<[String; 2]> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_cards_payments_together_are_decided_as_one_after_the_other() {
     for db in databases() {
-        let config = Config {
-            database: db.clone(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_token: ADMIN.into(),
-            policy: Policy::default(),
-            attestation: default_attestation_policy(vec![BINARY.into()]),
-            clock: Clock::System,
-        };
-        let run = acquirer::spawn(&config).await.unwrap();
-        let base = format!("http://{}", run.addr);
-        let http = reqwest::Client::new();
+        let (_run, http, base) = support::spawn(&db, ADMIN, BINARY).await;
         // Fresh prefixes per run: the PostgreSQL test database is shared.
-        let (funds, velocity) = (prefix(), prefix());
+        let (funds, velocity) = (support::prefix(), support::prefix());
         for (p, balance, limit) in [(&funds, 10_000, 0), (&velocity, 1_000_000, 1)] {
             let a = admin(
                 &http,
@@ -124,33 +87,10 @@ async fn one_cards_payments_together_are_decided_as_one_after_the_other() {
             .await;
             assert_eq!(a.status, 200, "{:?}", a.body);
         }
-        let m = admin(
-            &http,
-            &base,
-            "/v1/merchants",
-            json!({ "name": "Batch", "mcc": "5411",
-            "settlement_account": "DE89370400440532013000", "fee_bps": 100, "currency": "EUR" }),
-        )
-        .await;
-        let mid = m.body["merchant_id"].as_str().unwrap().to_string();
+        let mid = support::merchant(&http, &base, ADMIN, "Batch").await;
         let mut terminals = Vec::new();
         for _ in 0..TERMINALS {
-            let c = admin(
-                &http,
-                &base,
-                &format!("/v1/merchants/{mid}/activation-codes"),
-                json!({}),
-            )
-            .await;
-            let (mut t, _) = SimTerminal::enroll(
-                http.clone(),
-                &base,
-                c.body["code"].as_str().unwrap(),
-                BINARY,
-            )
-            .await
-            .unwrap();
-            assert_eq!(t.attest().await.unwrap().status, 200);
+            let t = support::terminal(&http, &base, ADMIN, BINARY, &mid).await;
             terminals.push(Arc::new(t));
         }
         let mut tsc = vec![0u32; TERMINALS];

@@ -7,90 +7,27 @@
 // Helpers outside #[test] fns are test code too; clippy.toml only covers the fns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use acquirer::sim::{send_json, Answer, SimTerminal};
-use acquirer::{default_attestation_policy, Clock, Config, Policy, Running};
-use serde_json::{json, Value};
+mod support;
 
-const ADMIN: &str = "test-admin-token";
-const BINARY: &str = "5b5f0c1bd6f5cbf9e42f3a29f6f0bbf1c1b3d7a0a6b9e0e5c7d2f4a1b3c5d7e9";
-const EUR: u16 = 978;
+use acquirer::sim::{send_json, Answer, SimTerminal};
+use serde_json::{json, Value};
+use support::{today, Server as Env, ADMIN, EUR};
 
 fn databases() -> Vec<String> {
-    let file = std::env::temp_dir().join(format!(
-        "acquirer-qr-test-{}.db",
-        hex::encode(acquirer::util::random_bytes::<8>())
-    ));
-    let mut v = vec![format!("sqlite:{}", file.display())];
-    match std::env::var("SOFTPOS_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => v.push(url),
-        _ => eprintln!("notice: SOFTPOS_TEST_POSTGRES_URL not set; PostgreSQL run skipped"),
-    }
-    v
-}
-
-struct Env {
-    run: Running,
-    http: reqwest::Client,
-    base: String,
-    db: String,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.run.task.abort();
-        if let Some(path) = self.db.strip_prefix("sqlite:") {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{path}{suffix}"));
-            }
-        }
-    }
+    support::databases("acquirer-qr-test")
 }
 
 impl Env {
     async fn start(db: &str, demo: bool) -> Env {
-        let config = Config {
-            database: db.to_string(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_token: ADMIN.into(),
-            policy: Policy::default(),
-            attestation: default_attestation_policy(vec![BINARY.into()]),
-            clock: Clock::System,
-        };
-        let run = acquirer::spawn(&config).await.unwrap();
+        let env = Env::spawn(db).await;
         if demo {
-            acquirer::qr::enable_demo(&run.state);
+            acquirer::qr::enable_demo(&env.run.state);
         }
-        let base = format!("http://{}", run.addr);
-        Env {
-            run,
-            http: reqwest::Client::new(),
-            base,
-            db: db.into(),
-        }
-    }
-
-    async fn admin(&self, method: &str, path: &str, body: Value) -> Answer {
-        let auth = format!("Bearer {ADMIN}");
-        send_json(
-            &self.http,
-            method,
-            &format!("{}{path}", self.base),
-            &body,
-            &[("authorization", &auth)],
-        )
-        .await
-        .unwrap()
+        env
     }
 
     async fn get_admin(&self, path: &str) -> Answer {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap();
-        acquirer::sim::answer(r).await.unwrap()
+        self.get(ADMIN, path).await
     }
 
     async fn merchant(&self) -> String {
@@ -100,22 +37,6 @@ impl Env {
             .await;
         assert_eq!(a.status, 200, "{:?}", a.body);
         a.body["merchant_id"].as_str().unwrap().into()
-    }
-
-    async fn terminal(&self, merchant_id: &str) -> SimTerminal {
-        let a = self
-            .admin(
-                "POST",
-                &format!("/v1/merchants/{merchant_id}/activation-codes"),
-                json!({}),
-            )
-            .await;
-        let code = a.body["code"].as_str().unwrap().to_string();
-        let (mut t, _) = SimTerminal::enroll(self.http.clone(), &self.base, &code, BINARY)
-            .await
-            .unwrap();
-        assert_eq!(t.attest().await.unwrap().status, 200);
-        t
     }
 
     /// The customer's wallet pays an order (demo endpoint, unauthenticated).
@@ -141,10 +62,6 @@ impl Env {
         assert_eq!(a.status, 200, "{:?}", a.body);
         a.body
     }
-}
-
-fn today() -> String {
-    acquirer::util::date_of_ms(Clock::System.now_ms())
 }
 
 /// A wallet code of the given wallet whose last two digits pick the

@@ -4,8 +4,9 @@
 //! 5xx; and the openapi.yaml lists exactly the routes the router has.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use acquirer::sim::{luhn_pan, send_json, SimCard, SimTerminal};
-use acquirer::{default_attestation_policy, Clock, Config, Policy};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -29,28 +30,14 @@ fn world() -> World {
         .build()
         .unwrap();
     let (term, base, http, sample, mid) = rt.block_on(async {
-        let file = std::env::temp_dir().join(format!("acquirer-prop-{}.db", hex::encode(acquirer::util::random_bytes::<8>())));
-        let config = Config {
-            database: format!("sqlite:{}", file.display()),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_token: ADMIN.into(),
-            policy: Policy::default(),
-            attestation: default_attestation_policy(vec![BINARY.into()]),
-            clock: Clock::System,
-        };
-        let run = acquirer::spawn(&config).await.unwrap();
-        let base = format!("http://{}", run.addr);
-        let http = reqwest::Client::new();
+        let db = support::sqlite_url("acquirer-prop");
+        let (run, http, base) = support::spawn(&db, ADMIN, BINARY).await;
         let auth = format!("Bearer {ADMIN}");
         let h = [("authorization", auth.as_str())];
         send_json(&http, "POST", &format!("{base}/v1/issuer/ranges"), &json!({ "pan_prefix": "4761", "cvn": "visa-18",
             "imk_ac": "0123456789abcdeffedcba9876543210", "default_balance_minor": 1_000_000, "velocity_limit": 0 }), &h).await.unwrap();
-        let m = send_json(&http, "POST", &format!("{base}/v1/merchants"), &json!({ "name": "P", "mcc": "5411",
-            "settlement_account": "DE89370400440532013000", "fee_bps": 100, "currency": "EUR" }), &h).await.unwrap();
-        let mid = m.body["merchant_id"].as_str().unwrap().to_string();
-        let c = send_json(&http, "POST", &format!("{base}/v1/merchants/{mid}/activation-codes"), &json!({}), &h).await.unwrap();
-        let (mut t, _) = SimTerminal::enroll(http.clone(), &base, c.body["code"].as_str().unwrap(), BINARY).await.unwrap();
-        assert_eq!(t.attest().await.unwrap().status, 200);
+        let mid = support::merchant(&http, &base, ADMIN, "P").await;
+        let t = support::terminal(&http, &base, ADMIN, BINARY, &mid).await;
         let mut card = SimCard::new(&luhn_pan("4761", 42, 16), cryptogram::Cvn::Visa18, [0x11; 16]);
         let sample = json!({ "tsc": 1, "mcc": "5411", "amount_minor": 100, "currency": 978,
             "icc_data": card.icc_data(100, 978, [1, 2, 3, 4], false).unwrap() })
