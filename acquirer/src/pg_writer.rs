@@ -78,9 +78,9 @@ pub trait PipelinedJob: Send {
     /// or `None` when the job ends here and the transaction must not commit
     /// with it (a replay, an error).
     fn after_first(&mut self, row: Result<Row, tokio_postgres::Error>) -> Option<Params>;
-    /// Takes the second statement's answer: `true` if the transaction may
-    /// commit with it.
-    fn after_second(&mut self, done: Result<u64, tokio_postgres::Error>) -> bool;
+    /// Takes the second statement's answer. The transaction commits if
+    /// every second statement of the batch succeeded.
+    fn after_second(&mut self, done: Result<u64, tokio_postgres::Error>);
     /// As [`Job::answer`].
     fn answer(self: Box<Self>, commit: ApiResult<()>);
 }
@@ -326,29 +326,39 @@ async fn run_pipelined(
         }
     }
     let Some(c) = conn.as_ref() else { return };
-    if jobs.len() > 1 {
-        let all = match c.client.batch_execute("BEGIN").await {
-            Ok(()) => pipeline(c, jobs).await,
-            Err(_) => false,
-        };
-        if all {
-            let outcome = c.client.batch_execute("COMMIT").await.map_err(pg_error);
-            for job in jobs.drain(..) {
-                job.answer(outcome.clone());
-            }
-            return;
+    if let Some(outcome) = pipeline(c, jobs).await {
+        for job in jobs.drain(..) {
+            job.answer(outcome.clone());
         }
-        // Nothing of this batch was committed; each job again, on its own.
-        let _ = c.client.batch_execute("ROLLBACK").await;
+        return;
+    }
+    // Nothing of this batch was committed; each job again, on its own,
+    // where its own result (a replay, a duplicate, an error) is its answer.
+    if jobs.len() == 1 {
+        for job in jobs.drain(..) {
+            job.answer(Ok(()));
+        }
+        return;
     }
     for job in jobs.drain(..) {
-        alone_pipelined(c, job).await;
+        let mut one = [job];
+        let outcome = pipeline(c, &mut one).await;
+        let [job] = one;
+        job.answer(outcome.unwrap_or(Ok(())));
     }
 }
 
-/// Runs `jobs` in the open transaction, wave by wave; `true` if every one
-/// may commit. Stops at the first wave with a job that may not.
-async fn pipeline(c: &Conn, jobs: &mut [Box<dyn PipelinedJob>]) -> bool {
+/// Runs `jobs` in one transaction, wave by wave, BEGIN sent along with the
+/// first wave and COMMIT along with the last: the commit's outcome if every
+/// statement succeeded, `None` if not (nothing was committed; each job has
+/// kept its own result).
+///
+/// COMMIT can go before the last statements' answers are in because a
+/// transaction in which a statement failed cannot commit: PostgreSQL then
+/// answers COMMIT with a rollback. BEGIN can go along with the first
+/// statements because it fails only with the connection, and they with it.
+async fn pipeline(c: &Conn, jobs: &mut [Box<dyn PipelinedJob>]) -> Option<ApiResult<()>> {
+    use futures_util::future::{join, join_all};
     // A job's wave: how many earlier jobs of the batch share its key.
     let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let waves: Vec<usize> = jobs
@@ -369,11 +379,14 @@ async fn pipeline(c: &Conn, jobs: &mut [Box<dyn PipelinedJob>]) -> bool {
             .filter_map(|&i| jobs.get(i).map(|j| j.first()))
             .collect();
         let bound: Vec<_> = params.iter().map(refs).collect();
-        let rows =
-            futures_util::future::join_all(bound.iter().map(|p| c.client.query_one(&c.first, p)))
-                .await;
+        let firsts = join_all(bound.iter().map(|p| c.client.query_one(&c.first, p)));
+        let (begun, rows) = if wave == 0 {
+            join(c.client.batch_execute("BEGIN"), firsts).await
+        } else {
+            (Ok(()), firsts.await)
+        };
         let mut seconds: Vec<(usize, Params)> = Vec::with_capacity(members.len());
-        let mut all = true;
+        let mut all = begun.is_ok();
         for (&i, row) in members.iter().zip(rows) {
             match jobs.get_mut(i).and_then(|j| j.after_first(row)) {
                 Some(p) => seconds.push((i, p)),
@@ -381,49 +394,40 @@ async fn pipeline(c: &Conn, jobs: &mut [Box<dyn PipelinedJob>]) -> bool {
             }
         }
         if !all {
-            return false;
+            let _ = c.client.batch_execute("ROLLBACK").await;
+            return None;
         }
         let bound: Vec<_> = seconds.iter().map(|(_, p)| refs(p)).collect();
-        let done =
-            futures_util::future::join_all(bound.iter().map(|p| c.client.execute(&c.second, p)))
-                .await;
+        let executed = join_all(bound.iter().map(|p| c.client.execute(&c.second, p)));
+        let (done, commit) = if wave == last {
+            let (done, commit) = join(executed, c.client.batch_execute("COMMIT")).await;
+            (done, Some(commit))
+        } else {
+            (executed.await, None)
+        };
+        let all = done.iter().all(Result::is_ok);
         for ((i, _), d) in seconds.iter().zip(done) {
-            if !jobs.get_mut(*i).is_some_and(|j| j.after_second(d)) {
-                all = false;
+            if let Some(j) = jobs.get_mut(*i) {
+                j.after_second(d);
             }
         }
-        if !all {
-            return false;
+        match (all, commit) {
+            (true, Some(commit)) => return Some(commit.map_err(pg_error)),
+            (true, None) => {}
+            (false, commit) => {
+                // Already ended by the COMMIT (as a rollback) if it went.
+                if commit.is_none() {
+                    let _ = c.client.batch_execute("ROLLBACK").await;
+                }
+                return None;
+            }
         }
     }
-    true
+    None
 }
 
 fn refs(p: &Params) -> Vec<&(dyn ToSql + Sync)> {
     p.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect()
-}
-
-/// One pipelined job in a transaction of its own.
-async fn alone_pipelined(c: &Conn, mut job: Box<dyn PipelinedJob>) {
-    if let Err(e) = c.client.batch_execute("BEGIN").await {
-        return job.answer(Err(pg_error(e)));
-    }
-    let row = c.client.query_one(&c.first, &refs(&job.first())).await;
-    let commit = match job.after_first(row) {
-        Some(p) => {
-            let done = c.client.execute(&c.second, &refs(&p)).await;
-            job.after_second(done)
-        }
-        None => false,
-    };
-    if commit {
-        let outcome = c.client.batch_execute("COMMIT").await.map_err(pg_error);
-        job.answer(outcome);
-    } else {
-        // As in [`alone`]: the job's own result is its answer.
-        let _ = c.client.batch_execute("ROLLBACK").await;
-        job.answer(Ok(()));
-    }
 }
 
 async fn commit_batch(pool: &AnyPool, batch: &mut Vec<Box<dyn Job>>) {
@@ -630,11 +634,8 @@ mod tests {
             let key: Option<String> = (self.x % 10 != 7).then(|| self.key.clone());
             Some(vec![Box::new(key), Box::new(self.x), Box::new(seen)])
         }
-        fn after_second(&mut self, done: Result<u64, tokio_postgres::Error>) -> bool {
-            let r = done.map(|_| self.x).map_err(pg_error);
-            let ok = r.is_ok();
-            self.result = Some(r);
-            ok
+        fn after_second(&mut self, done: Result<u64, tokio_postgres::Error>) {
+            self.result = Some(done.map(|_| self.x).map_err(pg_error));
         }
         fn answer(mut self: Box<Self>, commit: ApiResult<()>) {
             let r = match self.result.take() {

@@ -1009,7 +1009,7 @@ impl crate::pg_writer::PipelinedJob for PgPipelinedPurchase {
         }
     }
 
-    fn after_second(&mut self, done: Result<u64, tokio_postgres::Error>) -> bool {
+    fn after_second(&mut self, done: Result<u64, tokio_postgres::Error>) {
         let step = match done {
             Ok(_) => match self.pending.take() {
                 Some(resp) => Ok(PgStep::Paid(resp)),
@@ -1020,9 +1020,7 @@ impl crate::pg_writer::PipelinedJob for PgPipelinedPurchase {
             }
             Err(e) => Err(crate::pg_writer::pg_error(e)),
         };
-        let commit = matches!(step, Ok(PgStep::Paid(_)));
         self.result = Some(step);
-        commit
     }
 
     fn answer(self: Box<Self>, commit: ApiResult<()>) {
