@@ -485,6 +485,30 @@ mod tests {
     use sqlx::any::AnyPoolOptions;
     use tokio::sync::oneshot;
 
+    /// Row `x` as another connection sees it.
+    async fn stored(pool: &AnyPool, table: &str, x: i64) -> Option<i64> {
+        sqlx::query_scalar(&format!("SELECT x FROM {table} WHERE x = $1"))
+            .bind(x)
+            .fetch_optional(pool)
+            .await
+            .unwrap()
+    }
+
+    type Answered = tokio::task::JoinHandle<(i64, Result<i64, u16>, Option<i64>)>;
+
+    /// Jobs x % 10 == 3 were refused (409) and 7 failed (500), neither
+    /// stored; every other one was answered with its x after it was stored.
+    async fn check_answers(tasks: Vec<Answered>) {
+        for t in tasks {
+            let (x, r, seen) = t.await.unwrap();
+            match x % 10 {
+                3 => assert_eq!((r, seen), (Err(409), None)),
+                7 => assert_eq!((r, seen), (Err(500), None)),
+                _ => assert_eq!((r, seen), (Ok(x), Some(x))),
+            }
+        }
+    }
+
     const UNUSED: PipelineSql = PipelineSql {
         first: "SELECT 1",
         second: "SELECT 1",
@@ -572,23 +596,14 @@ mod tests {
                     .unwrap();
                 let r = answer.await.unwrap();
                 // Answered: the row is visible to another connection.
-                let seen: Option<i64> =
-                    sqlx::query_scalar(&format!("SELECT x FROM {table} WHERE x = $1"))
-                        .bind(x)
-                        .fetch_optional(&pool)
-                        .await
-                        .unwrap();
-                (x, r.map_err(|e| e.status.as_u16()), seen)
+                (
+                    x,
+                    r.map_err(|e| e.status.as_u16()),
+                    stored(&pool, &table, x).await,
+                )
             }));
         }
-        for t in tasks {
-            let (x, r, seen) = t.await.unwrap();
-            match x % 10 {
-                3 => assert_eq!((r, seen), (Err(409), None)),
-                7 => assert_eq!((r, seen), (Err(500), None)),
-                _ => assert_eq!((r, seen), (Ok(x), Some(x))),
-            }
-        }
+        check_answers(tasks).await;
         let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
             .fetch_one(&pool)
             .await
@@ -692,23 +707,14 @@ mod tests {
                 };
                 w.submit_pipelined(Box::new(job)).await.unwrap();
                 let r = answer.await.unwrap();
-                let seen: Option<i64> =
-                    sqlx::query_scalar(&format!("SELECT x FROM {table} WHERE x = $1"))
-                        .bind(x)
-                        .fetch_optional(&pool)
-                        .await
-                        .unwrap();
-                (x, r.map_err(|e| e.status.as_u16()), seen)
+                (
+                    x,
+                    r.map_err(|e| e.status.as_u16()),
+                    stored(&pool, &table, x).await,
+                )
             }));
         }
-        for t in tasks {
-            let (x, r, seen) = t.await.unwrap();
-            match x % 10 {
-                3 => assert_eq!((r, seen), (Err(409), None)),
-                7 => assert_eq!((r, seen), (Err(500), None)),
-                _ => assert_eq!((r, seen), (Ok(x), Some(x))),
-            }
-        }
+        check_answers(tasks).await;
         // Each payment saw exactly the committed ones of its key before it:
         // per key, the counts seen are 0, 1, 2, ... with none twice.
         for k in 0..4 {

@@ -783,38 +783,22 @@ impl PgPurchase {
         debit: i64,
         amount: i64,
     ) -> ApiResult<(PaymentResponse, PaymentRow)> {
-        let m = &self.merchant;
-        let figures = receipt_figures("purchase", decision.approved, amount, m.fee_bps, self.now);
-        let resp = payment_response(
-            &self.payment_id,
-            self.req.tsc,
-            &decision,
-            &self.pan_ref,
+        purchase_row(
+            PurchaseOf {
+                payment_id: &self.payment_id,
+                terminal_id: &self.terminal_id,
+                merchant: &self.merchant,
+                history_seq: self.history_seq,
+                req: &self.req,
+                channel: &self.channel,
+                pan_ref: &self.pan_ref,
+                now: self.now,
+            },
             risk,
-            figures,
-        );
-        let row = PaymentRow {
-            id: self.payment_id.clone(),
-            terminal_id: self.terminal_id.clone(),
-            merchant_id: m.id.clone(),
-            tsc: i64::from(self.req.tsc),
-            channel: self.channel.clone(),
-            status: decision.status(),
-            amount,
-            currency: i64::from(self.req.currency),
-            mcc: self.req.mcc.clone(),
-            fee_bps: m.fee_bps,
-            history_seq: self.history_seq,
-            pan_token: self.pan_ref.token.clone(),
-            masked_pan: self.pan_ref.masked.as_str().to_string(),
-            response_code: decision.response_code,
-            reason: decision.reason,
-            response_json: serde_json::to_string(&resp).map_err(ApiError::internal)?,
-            created_ms: self.now,
-            business_date: date_of_ms(self.now),
+            decision,
             debit,
-        };
-        Ok((resp, row))
+            amount,
+        )
     }
 
     /// The pipelined authorization's first statement's parameters (see
@@ -882,6 +866,54 @@ impl PgPurchase {
         };
         self.payment_row(&risk, decision, debit, amount).map(Ok)
     }
+}
+
+/// Who and what a purchase is, for [`purchase_row`].
+struct PurchaseOf<'a> {
+    payment_id: &'a str,
+    terminal_id: &'a str,
+    merchant: &'a crate::merchant::Merchant,
+    history_seq: i64,
+    req: &'a PaymentRequest,
+    channel: &'a str,
+    pan_ref: &'a PanRef,
+    now: i64,
+}
+
+/// A purchase's answer for `decision` and the row that stores it (with
+/// the answer, for repeats), on either database.
+fn purchase_row(
+    p: PurchaseOf<'_>,
+    risk: &crate::risk::Assessment,
+    decision: Decision,
+    debit: i64,
+    amount: i64,
+) -> ApiResult<(PaymentResponse, PaymentRow)> {
+    let m = p.merchant;
+    let figures = receipt_figures("purchase", decision.approved, amount, m.fee_bps, p.now);
+    let resp = payment_response(p.payment_id, p.req.tsc, &decision, p.pan_ref, risk, figures);
+    let row = PaymentRow {
+        id: p.payment_id.to_string(),
+        terminal_id: p.terminal_id.to_string(),
+        merchant_id: m.id.clone(),
+        tsc: i64::from(p.req.tsc),
+        channel: p.channel.to_string(),
+        status: decision.status(),
+        amount,
+        currency: i64::from(p.req.currency),
+        mcc: p.req.mcc.clone(),
+        fee_bps: m.fee_bps,
+        history_seq: p.history_seq,
+        pan_token: p.pan_ref.token.clone(),
+        masked_pan: p.pan_ref.masked.as_str().to_string(),
+        response_code: decision.response_code,
+        reason: decision.reason,
+        response_json: serde_json::to_string(&resp).map_err(ApiError::internal)?,
+        created_ms: p.now,
+        business_date: date_of_ms(p.now),
+        debit,
+    };
+    Ok((resp, row))
 }
 
 /// A purchase's row, in [`PAYMENT_INSERT_DEBITING`]'s parameter order.
@@ -1104,38 +1136,45 @@ impl SqlitePurchase {
                 issuer::decide_sqlite(conn, c, &self.icc, &self.pan_ref, self.offline, self.now)?
             }
         };
-        let figures = receipt_figures("purchase", decision.approved, amount, m.fee_bps, self.now);
-        let resp = payment_response(
-            &self.payment_id,
-            self.req.tsc,
-            &decision,
-            &self.pan_ref,
+        let channel = if self.offline { "offline" } else { "online" };
+        let (resp, row) = purchase_row(
+            PurchaseOf {
+                payment_id: &self.payment_id,
+                terminal_id: &self.terminal_id,
+                merchant: m,
+                history_seq: self.history_seq,
+                req: &self.req,
+                channel,
+                pan_ref: &self.pan_ref,
+                now: self.now,
+            },
             &risk,
-            figures,
-        );
-        let json = serde_json::to_string(&resp).map_err(ApiError::internal)?;
+            decision,
+            0,
+            amount,
+        )?;
         let ins = conn
             .prepare_cached(&positional(PAYMENT_INSERT))
             .and_then(|mut s| {
                 s.execute(rusqlite::params![
-                    self.payment_id,
-                    self.terminal_id,
-                    m.id,
-                    i64::from(self.req.tsc),
-                    if self.offline { "offline" } else { "online" },
-                    decision.status(),
-                    amount,
-                    i64::from(self.req.currency),
-                    self.req.mcc,
-                    m.fee_bps,
-                    self.history_seq,
-                    self.pan_ref.token,
-                    self.pan_ref.masked.as_str(),
-                    decision.response_code,
-                    decision.reason,
-                    json,
-                    self.now,
-                    date_of_ms(self.now),
+                    row.id,
+                    row.terminal_id,
+                    row.merchant_id,
+                    row.tsc,
+                    row.channel,
+                    row.status,
+                    row.amount,
+                    row.currency,
+                    row.mcc,
+                    row.fee_bps,
+                    row.history_seq,
+                    row.pan_token,
+                    row.masked_pan,
+                    row.response_code,
+                    row.reason,
+                    row.response_json,
+                    row.created_ms,
+                    row.business_date,
                 ])
             });
         match ins {
