@@ -55,6 +55,19 @@ if ! su postgres -c "psql -p $PORT -tAc \"SELECT 1 FROM pg_database WHERE datnam
     su postgres -c "createdb -p $PORT -O ${DB_USER} ${DB_NAME}"
 fi
 
+# The role may also log in with its password over the Unix socket (Debian's
+# default is peer authentication there, by OS user name): the load runs
+# reach the server that way, as pgbench does.
+HBA="$(su postgres -c "psql -p $PORT -tAc 'SHOW hba_file'")"
+LINE="local   all             ${DB_USER}                                 scram-sha-256"
+if ! grep -qxF "$LINE" "$HBA"; then
+    # Before the first `local` line: the first matching line decides.
+    awk -v line="$LINE" '!done && /^local/ { print line; done = 1 } { print } END { if (!done) print line }' \
+        "$HBA" >"$HBA.new" && cat "$HBA.new" >"$HBA" && rm -f "$HBA.new"
+    su postgres -c "psql -p $PORT -tAc 'SELECT pg_reload_conf()'" >/dev/null
+fi
+
 URL="postgres://${DB_USER}:${DB_PASS}@127.0.0.1:${PORT}/${DB_NAME}"
 echo "PostgreSQL ${VERSION} is running on 127.0.0.1:${PORT}, database ${DB_NAME}."
+echo "Over the Unix socket: postgres://${DB_USER}:${DB_PASS}@localhost:${PORT}/${DB_NAME}?host=/var/run/postgresql"
 echo "export SOFTPOS_TEST_POSTGRES_URL=${URL}"

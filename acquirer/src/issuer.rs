@@ -664,20 +664,11 @@ impl Checked {
     pub fn velocity_limit(&self) -> i64 {
         self.range.velocity_limit
     }
-}
 
-/// This card's approved payments in the velocity window.
-pub async fn velocity_count(
-    tx: &mut Transaction<'_, Any>,
-    pan_token: &str,
-    now: i64,
-) -> ApiResult<i64> {
-    let row: AnyRow = sqlx::query(VELOCITY)
-        .bind(pan_token)
-        .bind(now.saturating_sub(VELOCITY_WINDOW_MS))
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(col(&row, "n")?)
+    /// Where the velocity window starts at `now`, if the range has a limit.
+    pub fn velocity_since(&self, now: i64) -> Option<i64> {
+        (self.range.velocity_limit > 0).then(|| now.saturating_sub(VELOCITY_WINDOW_MS))
+    }
 }
 
 /// The issuer's account rules for an online purchase, in [`decide`]'s

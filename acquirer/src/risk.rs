@@ -169,15 +169,20 @@ pub async fn gather(
 }
 
 fn facts(row: &AnyRow, amount_minor: i64) -> ApiResult<Facts> {
-    let n = |c: &str| -> ApiResult<usize> { Ok(usize::try_from(col::<i64>(row, c)?).unwrap_or(0)) };
+    facts_from(|c| Ok(col::<i64>(row, c)?), amount_minor)
+}
+
+/// The facts from the columns of [`GATHER`] as `get` reads them.
+pub fn facts_from(get: impl Fn(&str) -> ApiResult<i64>, amount_minor: i64) -> ApiResult<Facts> {
+    let n = |c: &str| -> ApiResult<usize> { Ok(usize::try_from(get(c)?).unwrap_or(0)) };
     Ok(Facts {
         amount_minor,
         card_n: n("card_n")?,
         card_declined: n("card_declined")?,
         card_split: n("card_split")?,
-        terminal_declined_cards: col(row, "terminal_declined")?,
+        terminal_declined_cards: get("terminal_declined")?,
         merchant_n: n("merchant_n")?,
-        merchant_sum: col(row, "merchant_sum")?,
+        merchant_sum: get("merchant_sum")?,
     })
 }
 
@@ -219,51 +224,37 @@ pub async fn spend_nonce_and_gather(
     ))
 }
 
-/// [`spend_nonce_and_gather`] that also opens or reads the card's account
-/// (created on first sight with `default_balance`) and locks its row until
-/// the transaction ends, on PostgreSQL: the hot path of an authorization in
-/// one statement. Returns (nonce fresh, facts, balance, blocked).
-#[allow(clippy::too_many_arguments)]
-pub async fn spend_gather_and_open_account(
-    tx: &mut Transaction<'_, Any>,
-    nonce: (&str, &str),
-    merchant_id: &str,
-    terminal_id: &str,
-    card: &crate::keys::PanRef,
-    default_balance: i64,
-    amount_minor: i64,
-    now: i64,
-) -> ApiResult<(bool, Facts, i64, bool)> {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// The first statement of an online authorization on PostgreSQL, which
+/// the payment writer pipelines (see [`crate::pg_writer`]): spends the
+/// request's nonce, opens the card's account (or finds and locks it), and
+/// reads the risk facts and the card's approvals in the issuer's velocity
+/// window (since $11; NULL when the card's range has no limit). Parameters:
+/// card token, window start, split-window start, terminal, merchant, the
+/// nonce's terminal and value, now, masked PAN, the range's default
+/// balance, velocity-window start.
+pub static SPEND_GATHER_AND_OPEN_ACCOUNT: std::sync::LazyLock<String> = std::sync::LazyLock::new(
+    || {
         format!(
             "WITH spent AS (INSERT INTO request_nonces (terminal_id, nonce, at_ms) VALUES ($6, $7, $8) \
              ON CONFLICT DO NOTHING RETURNING 1), \
              acct AS (INSERT INTO card_accounts (pan_token, masked_pan, balance_minor, blocked) \
              VALUES ($1, $9, $10, 0) ON CONFLICT (pan_token) DO UPDATE SET masked_pan = excluded.masked_pan \
              RETURNING balance_minor, blocked) \
-             SELECT g.*, (SELECT COUNT(*) FROM spent) AS nonce_fresh, a.balance_minor, a.blocked \
+             SELECT g.*, (SELECT COUNT(*) FROM spent) AS nonce_fresh, a.balance_minor, a.blocked, \
+             (SELECT COUNT(*) FROM payments v WHERE v.pan_token = $1 AND v.status = 'approved' \
+             AND v.created_ms > $11) AS velocity_n \
              FROM ({GATHER}) g, acct a"
         )
-    });
-    let row: AnyRow = sqlx::query(SQL.as_str())
-        .bind(&card.token)
-        .bind(now.saturating_sub(WINDOW_MS))
-        .bind(now.saturating_sub(SPLIT_WINDOW_MS))
-        .bind(terminal_id)
-        .bind(merchant_id)
-        .bind(nonce.0)
-        .bind(nonce.1)
-        .bind(now)
-        .bind(card.masked.as_str())
-        .bind(default_balance)
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok((
-        col::<i64>(&row, "nonce_fresh")? == 1,
-        facts(&row, amount_minor)?,
-        col(&row, "balance_minor")?,
-        col::<i64>(&row, "blocked")? != 0,
-    ))
+    },
+);
+
+/// The window starts [`SPEND_GATHER_AND_OPEN_ACCOUNT`] takes: facts since,
+/// split payments since.
+pub fn windows(now: i64) -> (i64, i64) {
+    (
+        now.saturating_sub(WINDOW_MS),
+        now.saturating_sub(SPLIT_WINDOW_MS),
+    )
 }
 
 /// [`gather`] on the SQLite writer's connection.

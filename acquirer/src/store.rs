@@ -66,6 +66,8 @@ pub enum StoreError {
     Memory,
     #[error("database (payment writer): {0}")]
     Writer(#[from] rusqlite::Error),
+    #[error("{0}")]
+    PgWriter(String),
 }
 
 /// PostgreSQL connections by default. More than the machine's cores keeps
@@ -150,10 +152,16 @@ impl Store {
         };
         store.migrate().await?;
         if backend == Backend::Postgres {
-            store.pg_writer = Some(crate::pg_writer::PgWriter::start(
-                store.pool.clone(),
-                crate::pg_writer::WRITERS,
-            ));
+            store.pg_writer = Some(
+                crate::pg_writer::PgWriter::start(
+                    store.pool.clone(),
+                    &url,
+                    crate::terminal::pipeline_sql(),
+                    crate::pg_writer::WRITERS,
+                )
+                .await
+                .map_err(StoreError::PgWriter)?,
+            );
         }
         if let Some(path) = writer_path {
             store.sqlite_writer = Some(crate::sqlite_writer::SqliteWriter::start(&path, sync)?);

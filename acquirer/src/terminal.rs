@@ -6,6 +6,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::issuer::{self, Decision, Icc};
 use crate::keys::PanRef;
 use crate::merchant::{current_history_seq, load_merchant, normalise_code};
+use crate::pg_writer::Params;
 use crate::store::{col, is_unique_violation};
 use crate::trust::{self, Attested, AttestedPayment, Nonce, Terminal, TerminalConfig};
 use crate::util::{date_of_ms, new_id, sha256_hex};
@@ -506,8 +507,8 @@ const PAYMENT_INSERT: &str = "INSERT INTO payments (id, terminal_id, merchant_id
 /// statement, debit included.
 static PAYMENT_INSERT_DEBITING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "WITH debit AS (UPDATE card_accounts SET balance_minor = balance_minor - $19 \
-         WHERE pan_token = $12 AND $19 <> 0 RETURNING 1) {PAYMENT_INSERT}"
+        "WITH debit AS (UPDATE card_accounts SET balance_minor = balance_minor - CAST($19 AS BIGINT) \
+         WHERE pan_token = $12 AND CAST($19 AS BIGINT) <> 0 RETURNING 1) {PAYMENT_INSERT}"
     )
 });
 
@@ -606,13 +607,23 @@ async fn process_purchase(
         .as_ref()
         .ok_or_else(|| ApiError::internal("no postgres writer"))?;
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let key = p.pan_ref.token.clone();
-    let job = PgPurchaseJob {
-        p,
-        result: None,
-        reply,
-    };
-    writer.submit(&key, Box::new(job)).await?;
+    if matches!(p.checked, Some(Ok(_))) {
+        let job = PgPipelinedPurchase {
+            p,
+            pending: None,
+            result: None,
+            reply,
+        };
+        writer.submit_pipelined(Box::new(job)).await?;
+    } else {
+        let key = p.pan_ref.token.clone();
+        let job = PgPurchaseJob {
+            p,
+            result: None,
+            reply,
+        };
+        writer.submit(&key, Box::new(job)).await?;
+    }
     let step = answer
         .await
         .map_err(|_| ApiError::internal("postgres writer dropped a payment"))??;
@@ -688,139 +699,71 @@ impl crate::pg_writer::Job for PgPurchaseJob {
 
     fn answer(self: Box<Self>, commit: ApiResult<()>) {
         let this = *self;
-        let r = match (commit, this.result) {
-            (Err(e), _) => Err(e),
-            (Ok(()), Some(r)) => r,
-            (Ok(()), None) => Err(ApiError::internal("postgres payment not run")),
-        };
-        // The caller may have gone (client disconnected); its payment is
-        // committed all the same, as with any commit.
-        let _ = this.reply.send(r);
+        answer_purchase(this.reply, commit, this.result);
     }
 }
 
 impl PgPurchase {
-    /// The purchase's statements in `tx`. An online authorization is two:
-    /// the nonce, the risk facts and the card account in one; the debit
-    /// and the payment in another. Leaves committing or rolling back to
-    /// the caller.
+    /// The purchase's statements in `tx`, for what the writer does not
+    /// pipeline (advices, cards that failed their own checks; see
+    /// [`PgPipelinedPurchase`] for the rest). Leaves committing or rolling
+    /// back to the caller.
     async fn run_in(&self, tx: &mut Transaction<'_, Any>) -> ApiResult<PgStep> {
         let (st, req, m, nonce) = (&self.st, &self.req, &self.merchant, self.nonce.as_ref());
         let (icc, pan_ref, now, channel) =
             (&self.icc, &self.pan_ref, self.now, self.channel.as_str());
         let online = channel == "online";
         let amount = i64::try_from(req.amount_minor).map_err(ApiError::internal)?;
-        let (risk, decision, debit) = match (nonce, &self.checked) {
-            (Some(n), Some(Ok(c))) => {
-                let (fresh, facts, balance, blocked) = crate::risk::spend_gather_and_open_account(
+        let (fresh, facts) = match nonce {
+            Some(n) if online => {
+                let (fresh, f) = crate::risk::spend_nonce_and_gather(
                     tx,
                     n.parts(),
                     &m.id,
                     &self.terminal_id,
-                    pan_ref,
-                    c.default_balance(),
+                    &pan_ref.token,
                     amount,
                     now,
                 )
                 .await?;
-                if !fresh {
-                    return Ok(PgStep::Replayed);
-                }
-                let risk = crate::risk::assess(&facts);
-                let (decision, debit) = match risk_decline(&risk, m.risk_threshold) {
-                    Some(d) => (d, 0),
-                    None => {
-                        let velocity_n = if c.velocity_limit() > 0 {
-                            Some(issuer::velocity_count(tx, &pan_ref.token, now).await?)
-                        } else {
-                            None
-                        };
-                        issuer::online_account_decision(c, icc, balance, blocked, velocity_n)
-                    }
-                };
-                (risk, decision, debit)
+                (fresh, Some(f))
             }
             _ => {
-                let (fresh, facts) = match nonce {
-                    Some(n) if online => {
-                        let (fresh, f) = crate::risk::spend_nonce_and_gather(
+                let fresh = match nonce {
+                    Some(n) => n.spend_in(st, tx).await?,
+                    None => true,
+                };
+                let f = if online && fresh {
+                    Some(
+                        crate::risk::gather(
                             tx,
-                            n.parts(),
                             &m.id,
                             &self.terminal_id,
                             &pan_ref.token,
                             amount,
                             now,
                         )
-                        .await?;
-                        (fresh, Some(f))
-                    }
-                    _ => {
-                        let fresh = match nonce {
-                            Some(n) => n.spend_in(st, tx).await?,
-                            None => true,
-                        };
-                        let f = if online && fresh {
-                            Some(
-                                crate::risk::gather(
-                                    tx,
-                                    &m.id,
-                                    &self.terminal_id,
-                                    &pan_ref.token,
-                                    amount,
-                                    now,
-                                )
-                                .await?,
-                            )
-                        } else {
-                            None
-                        };
-                        (fresh, f)
-                    }
+                        .await?,
+                    )
+                } else {
+                    None
                 };
-                if let (false, Some(_)) = (fresh, nonce) {
-                    return Ok(PgStep::Replayed);
-                }
-                let risk = facts.map(|f| crate::risk::assess(&f)).unwrap_or_default();
-                let (decision, debit) = match (risk_decline(&risk, m.risk_threshold), &self.checked)
-                {
-                    (Some(d), _) => (d, 0),
-                    // The card's own checks already failed: decide's answer.
-                    (None, Some(Err(d))) => (d.clone(), 0),
-                    (None, _) => issuer::decide(st, tx, icc, pan_ref, channel, now).await?,
-                };
-                (risk, decision, debit)
+                (fresh, f)
             }
         };
-        let figures = receipt_figures("purchase", decision.approved, amount, m.fee_bps, now);
-        let resp = payment_response(
-            &self.payment_id,
-            req.tsc,
-            &decision,
-            pan_ref,
-            &risk,
-            figures,
-        );
-        let ins = sqlx::query(PAYMENT_INSERT_DEBITING.as_str())
-            .bind(&self.payment_id)
-            .bind(&self.terminal_id)
-            .bind(&m.id)
-            .bind(i64::from(req.tsc))
-            .bind(channel)
-            .bind(decision.status())
-            .bind(amount)
-            .bind(i64::from(req.currency))
-            .bind(&req.mcc)
-            .bind(m.fee_bps)
-            .bind(self.history_seq)
-            .bind(&pan_ref.token)
-            .bind(pan_ref.masked.as_str())
-            .bind(decision.response_code)
-            .bind(&decision.reason)
-            .bind(serde_json::to_string(&resp).map_err(ApiError::internal)?)
-            .bind(now)
-            .bind(date_of_ms(now))
-            .bind(debit)
+        if let (false, Some(_)) = (fresh, nonce) {
+            return Ok(PgStep::Replayed);
+        }
+        let risk = facts.map(|f| crate::risk::assess(&f)).unwrap_or_default();
+        let (decision, debit) = match (risk_decline(&risk, m.risk_threshold), &self.checked) {
+            (Some(d), _) => (d, 0),
+            // The card's own checks already failed: decide's answer.
+            (None, Some(Err(d))) => (d.clone(), 0),
+            (None, _) => issuer::decide(st, tx, icc, pan_ref, channel, now).await?,
+        };
+        let (resp, row) = self.payment_row(&risk, decision, debit, amount)?;
+        let ins = row
+            .bind(sqlx::query(PAYMENT_INSERT_DEBITING.as_str()))
             .execute(&mut **tx)
             .await;
         match ins {
@@ -829,6 +772,309 @@ impl PgPurchase {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+impl PgPurchase {
+    /// The answer and the row to store for `decision`.
+    fn payment_row(
+        &self,
+        risk: &crate::risk::Assessment,
+        decision: Decision,
+        debit: i64,
+        amount: i64,
+    ) -> ApiResult<(PaymentResponse, PaymentRow)> {
+        purchase_row(
+            PurchaseOf {
+                payment_id: &self.payment_id,
+                terminal_id: &self.terminal_id,
+                merchant: &self.merchant,
+                history_seq: self.history_seq,
+                req: &self.req,
+                channel: &self.channel,
+                pan_ref: &self.pan_ref,
+                now: self.now,
+            },
+            risk,
+            decision,
+            debit,
+            amount,
+        )
+    }
+
+    /// The pipelined authorization's first statement's parameters (see
+    /// [`crate::risk::SPEND_GATHER_AND_OPEN_ACCOUNT`]).
+    fn pipeline_first(&self) -> Params {
+        let (since, split_since) = crate::risk::windows(self.now);
+        let (nonce_terminal, nonce) = self
+            .nonce
+            .as_ref()
+            .map(|n| n.parts())
+            .map(|(t, n)| (t.to_string(), n.to_string()))
+            .unwrap_or_default();
+        let (default_balance, velocity_since) = match &self.checked {
+            Some(Ok(c)) => (c.default_balance(), c.velocity_since(self.now)),
+            _ => (0, None),
+        };
+        vec![
+            Box::new(self.pan_ref.token.clone()),
+            Box::new(since),
+            Box::new(split_since),
+            Box::new(self.terminal_id.clone()),
+            Box::new(self.merchant.id.clone()),
+            Box::new(nonce_terminal),
+            Box::new(nonce),
+            Box::new(self.now),
+            Box::new(self.pan_ref.masked.as_str().to_string()),
+            Box::new(default_balance),
+            Box::new(velocity_since),
+        ]
+    }
+
+    /// The decision from the first statement's row: the answer and the
+    /// payment's row, or the step the job ends on.
+    fn pipeline_decide(
+        &self,
+        row: Result<tokio_postgres::Row, tokio_postgres::Error>,
+    ) -> ApiResult<Result<(PaymentResponse, PaymentRow), PgStep>> {
+        let row = row.map_err(crate::pg_writer::pg_error)?;
+        let get = |c: &str| row.try_get::<_, i64>(c).map_err(crate::pg_writer::pg_error);
+        if get("nonce_fresh")? != 1 {
+            return Ok(Err(PgStep::Replayed));
+        }
+        let Some(Ok(checked)) = &self.checked else {
+            return Err(ApiError::internal(
+                "pipelined purchase without its card checks",
+            ));
+        };
+        let amount = i64::try_from(self.req.amount_minor).map_err(ApiError::internal)?;
+        let risk = crate::risk::assess(&crate::risk::facts_from(get, amount)?);
+        let (decision, debit) = match risk_decline(&risk, self.merchant.risk_threshold) {
+            Some(d) => (d, 0),
+            None => {
+                let velocity_n = match checked.velocity_since(self.now) {
+                    Some(_) => Some(get("velocity_n")?),
+                    None => None,
+                };
+                issuer::online_account_decision(
+                    checked,
+                    &self.icc,
+                    get("balance_minor")?,
+                    get("blocked")? != 0,
+                    velocity_n,
+                )
+            }
+        };
+        self.payment_row(&risk, decision, debit, amount).map(Ok)
+    }
+}
+
+/// Who and what a purchase is, for [`purchase_row`].
+struct PurchaseOf<'a> {
+    payment_id: &'a str,
+    terminal_id: &'a str,
+    merchant: &'a crate::merchant::Merchant,
+    history_seq: i64,
+    req: &'a PaymentRequest,
+    channel: &'a str,
+    pan_ref: &'a PanRef,
+    now: i64,
+}
+
+/// A purchase's answer for `decision` and the row that stores it (with
+/// the answer, for repeats), on either database.
+fn purchase_row(
+    p: PurchaseOf<'_>,
+    risk: &crate::risk::Assessment,
+    decision: Decision,
+    debit: i64,
+    amount: i64,
+) -> ApiResult<(PaymentResponse, PaymentRow)> {
+    let m = p.merchant;
+    let figures = receipt_figures("purchase", decision.approved, amount, m.fee_bps, p.now);
+    let resp = payment_response(p.payment_id, p.req.tsc, &decision, p.pan_ref, risk, figures);
+    let row = PaymentRow {
+        id: p.payment_id.to_string(),
+        terminal_id: p.terminal_id.to_string(),
+        merchant_id: m.id.clone(),
+        tsc: i64::from(p.req.tsc),
+        channel: p.channel.to_string(),
+        status: decision.status(),
+        amount,
+        currency: i64::from(p.req.currency),
+        mcc: p.req.mcc.clone(),
+        fee_bps: m.fee_bps,
+        history_seq: p.history_seq,
+        pan_token: p.pan_ref.token.clone(),
+        masked_pan: p.pan_ref.masked.as_str().to_string(),
+        response_code: decision.response_code,
+        reason: decision.reason,
+        response_json: serde_json::to_string(&resp).map_err(ApiError::internal)?,
+        created_ms: p.now,
+        business_date: date_of_ms(p.now),
+        debit,
+    };
+    Ok((resp, row))
+}
+
+/// A purchase's row, in [`PAYMENT_INSERT_DEBITING`]'s parameter order.
+struct PaymentRow {
+    id: String,
+    terminal_id: String,
+    merchant_id: String,
+    tsc: i64,
+    channel: String,
+    status: &'static str,
+    amount: i64,
+    currency: i64,
+    mcc: String,
+    fee_bps: i64,
+    history_seq: i64,
+    pan_token: String,
+    masked_pan: String,
+    response_code: &'static str,
+    reason: String,
+    response_json: String,
+    created_ms: i64,
+    business_date: String,
+    debit: i64,
+}
+
+impl PaymentRow {
+    fn bind<'q>(
+        self,
+        q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+        q.bind(self.id)
+            .bind(self.terminal_id)
+            .bind(self.merchant_id)
+            .bind(self.tsc)
+            .bind(self.channel)
+            .bind(self.status)
+            .bind(self.amount)
+            .bind(self.currency)
+            .bind(self.mcc)
+            .bind(self.fee_bps)
+            .bind(self.history_seq)
+            .bind(self.pan_token)
+            .bind(self.masked_pan)
+            .bind(self.response_code)
+            .bind(self.reason)
+            .bind(self.response_json)
+            .bind(self.created_ms)
+            .bind(self.business_date)
+            .bind(self.debit)
+    }
+
+    fn params(self) -> Params {
+        vec![
+            Box::new(self.id),
+            Box::new(self.terminal_id),
+            Box::new(self.merchant_id),
+            Box::new(self.tsc),
+            Box::new(self.channel),
+            Box::new(self.status),
+            Box::new(self.amount),
+            Box::new(self.currency),
+            Box::new(self.mcc),
+            Box::new(self.fee_bps),
+            Box::new(self.history_seq),
+            Box::new(self.pan_token),
+            Box::new(self.masked_pan),
+            Box::new(self.response_code),
+            Box::new(self.reason),
+            Box::new(self.response_json),
+            Box::new(self.created_ms),
+            Box::new(self.business_date),
+            Box::new(self.debit),
+        ]
+    }
+}
+
+/// The statements the PostgreSQL writer pipelines: an online authorization
+/// of a card that passed its own checks.
+pub fn pipeline_sql() -> crate::pg_writer::PipelineSql {
+    crate::pg_writer::PipelineSql {
+        first: crate::risk::SPEND_GATHER_AND_OPEN_ACCOUNT.as_str(),
+        second: PAYMENT_INSERT_DEBITING.as_str(),
+    }
+}
+
+/// An online authorization of a card that passed its own checks, for the
+/// writer's pipeline: the nonce, the risk facts and the card account in
+/// one statement, the debit and the payment in another.
+struct PgPipelinedPurchase {
+    p: PgPurchase,
+    /// Between the two statements: the answer the second one stores.
+    pending: Option<Box<PaymentResponse>>,
+    result: Option<ApiResult<PgStep>>,
+    reply: tokio::sync::oneshot::Sender<ApiResult<PgStep>>,
+}
+
+impl crate::pg_writer::PipelinedJob for PgPipelinedPurchase {
+    fn key(&self) -> &str {
+        &self.p.pan_ref.token
+    }
+
+    fn first(&self) -> Params {
+        self.p.pipeline_first()
+    }
+
+    fn after_first(
+        &mut self,
+        row: Result<tokio_postgres::Row, tokio_postgres::Error>,
+    ) -> Option<Params> {
+        self.pending = None;
+        match self.p.pipeline_decide(row) {
+            Ok(Ok((resp, row))) => {
+                self.result = None;
+                self.pending = Some(Box::new(resp));
+                Some(row.params())
+            }
+            Ok(Err(step)) => {
+                self.result = Some(Ok(step));
+                None
+            }
+            Err(e) => {
+                self.result = Some(Err(e));
+                None
+            }
+        }
+    }
+
+    fn after_second(&mut self, done: Result<u64, tokio_postgres::Error>) {
+        let step = match done {
+            Ok(_) => match self.pending.take() {
+                Some(resp) => Ok(PgStep::Paid(resp)),
+                None => Err(ApiError::internal("payment stored without its answer")),
+            },
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                Ok(PgStep::Duplicate)
+            }
+            Err(e) => Err(crate::pg_writer::pg_error(e)),
+        };
+        self.result = Some(step);
+    }
+
+    fn answer(self: Box<Self>, commit: ApiResult<()>) {
+        let this = *self;
+        answer_purchase(this.reply, commit, this.result);
+    }
+}
+
+/// Sends a writer job's answer: the commit's error, else its kept result.
+fn answer_purchase(
+    reply: tokio::sync::oneshot::Sender<ApiResult<PgStep>>,
+    commit: ApiResult<()>,
+    result: Option<ApiResult<PgStep>>,
+) {
+    let r = match (commit, result) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Some(r)) => r,
+        (Ok(()), None) => Err(ApiError::internal("postgres payment not run")),
+    };
+    // The caller may have gone (client disconnected); its payment is
+    // committed all the same, as with any commit.
+    let _ = reply.send(r);
 }
 
 /// A purchase for the SQLite writer thread: everything its transaction
@@ -890,38 +1136,45 @@ impl SqlitePurchase {
                 issuer::decide_sqlite(conn, c, &self.icc, &self.pan_ref, self.offline, self.now)?
             }
         };
-        let figures = receipt_figures("purchase", decision.approved, amount, m.fee_bps, self.now);
-        let resp = payment_response(
-            &self.payment_id,
-            self.req.tsc,
-            &decision,
-            &self.pan_ref,
+        let channel = if self.offline { "offline" } else { "online" };
+        let (resp, row) = purchase_row(
+            PurchaseOf {
+                payment_id: &self.payment_id,
+                terminal_id: &self.terminal_id,
+                merchant: m,
+                history_seq: self.history_seq,
+                req: &self.req,
+                channel,
+                pan_ref: &self.pan_ref,
+                now: self.now,
+            },
             &risk,
-            figures,
-        );
-        let json = serde_json::to_string(&resp).map_err(ApiError::internal)?;
+            decision,
+            0,
+            amount,
+        )?;
         let ins = conn
             .prepare_cached(&positional(PAYMENT_INSERT))
             .and_then(|mut s| {
                 s.execute(rusqlite::params![
-                    self.payment_id,
-                    self.terminal_id,
-                    m.id,
-                    i64::from(self.req.tsc),
-                    if self.offline { "offline" } else { "online" },
-                    decision.status(),
-                    amount,
-                    i64::from(self.req.currency),
-                    self.req.mcc,
-                    m.fee_bps,
-                    self.history_seq,
-                    self.pan_ref.token,
-                    self.pan_ref.masked.as_str(),
-                    decision.response_code,
-                    decision.reason,
-                    json,
-                    self.now,
-                    date_of_ms(self.now),
+                    row.id,
+                    row.terminal_id,
+                    row.merchant_id,
+                    row.tsc,
+                    row.channel,
+                    row.status,
+                    row.amount,
+                    row.currency,
+                    row.mcc,
+                    row.fee_bps,
+                    row.history_seq,
+                    row.pan_token,
+                    row.masked_pan,
+                    row.response_code,
+                    row.reason,
+                    row.response_json,
+                    row.created_ms,
+                    row.business_date,
                 ])
             });
         match ins {
