@@ -10,6 +10,7 @@
 
 pub mod core;
 pub mod demo;
+pub mod render;
 pub mod types;
 
 use crate::core::{Core, Options, Sink};
@@ -409,6 +410,8 @@ fn start(
 
 /// Starts the app; the exit code says whether it could.
 pub fn run() -> std::process::ExitCode {
+    // Before GTK starts and before any thread does.
+    render::apply_software_defaults();
     let r = tauri::Builder::default()
         .invoke_handler(tauri::generate_handler![
             get_status,

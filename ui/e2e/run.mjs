@@ -12,6 +12,7 @@ import { mkdtempSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeF
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { NUDGE_START, NUDGE_STOP } from "./nudge.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../..");
@@ -134,8 +135,15 @@ class Session {
   async screenshot(name) {
     // Let WebKit paint the last change before the capture.
     await sleep(300);
-    const b64 = await this.wd("GET", "/screenshot");
-    writeFileSync(join(shots, `${name}.png`), Buffer.from(b64, "base64"));
+    // Something to paint, or WebKit's non-composited mode never answers
+    // (see nudge.mjs).
+    await this.exec(NUDGE_START);
+    try {
+      const b64 = await this.wd("GET", "/screenshot");
+      writeFileSync(join(shots, `${name}.png`), Buffer.from(b64, "base64"));
+    } finally {
+      await this.exec(NUDGE_STOP).catch(() => {});
+    }
   }
   async close() {
     await this.wd("DELETE", "").catch(() => {});
@@ -209,6 +217,13 @@ function pssOf(pid) {
     return 0;
   }
 }
+function mapsMesa(pid) {
+  try {
+    return /_dri\.so|libLLVM/.test(readFileSync(`/proc/${pid}/maps`, "utf8"));
+  } catch {
+    return null;
+  }
+}
 function appPids() {
   const pids = [];
   for (const d of readdirSync("/proc")) {
@@ -251,6 +266,9 @@ function memory() {
     appPssMiB: Math.round(pssOf(pid)),
     withWebKitRssMiB: sum((p) => rssOf(p)),
     withWebKitPssMiB: sum(pssOf),
+    // Mesa's driver and the libLLVM it links: about 50 MiB when mapped
+    // (src-tauri/src/render.rs keeps them out on a machine without a GPU).
+    appMapsMesa: mapsMesa(pid),
   };
 }
 
