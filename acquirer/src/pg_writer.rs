@@ -119,7 +119,7 @@ struct Conn {
 
 impl Connector {
     fn new(url: &str, sql: PipelineSql) -> Result<Connector, String> {
-        let (url, verify) = verify_params(url)?;
+        let (url, verify) = writer_url(url)?;
         let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
             // The detail (which option) is the error's source.
             let why = std::error::Error::source(&e)
@@ -142,20 +142,12 @@ impl Connector {
         let client = match &self.tls {
             None => {
                 let (client, conn) = self.config.connect(tokio_postgres::NoTls).await?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::warn!(error = %e, "payment writer's connection ended");
-                    }
-                });
+                spawn_connection(conn);
                 client
             }
             Some(tls) => {
                 let (client, conn) = self.config.connect(tls.clone()).await?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::warn!(error = %e, "payment writer's connection ended");
-                    }
-                });
+                spawn_connection(conn);
                 client
             }
         };
@@ -169,11 +161,24 @@ impl Connector {
     }
 }
 
-/// `sslmode=verify-ca`/`verify-full` with `sslrootcert`, which sqlx reads
-/// but `tokio-postgres` does not: the URL with `sslmode=require` and
-/// without `sslrootcert`, and the CA file whose certificates are to be
-/// checked (the server's name too, in both modes).
-fn verify_params(url: &str) -> Result<(String, Option<String>), String> {
+/// Drives a writer connection's I/O until it ends (its client then sees it
+/// closed and the writer reconnects before its next batch).
+fn spawn_connection(
+    conn: impl Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::warn!(error = %e, "payment writer's connection ended");
+        }
+    });
+}
+
+/// The store's URL as `tokio-postgres` reads it, and the CA file to check
+/// the server's certificate with, if any. sqlx reads `sslmode=verify-ca`/
+/// `verify-full` with `sslrootcert`; `tokio-postgres` does not, so those
+/// become `sslmode=require` and a CA file (the server's name is checked in
+/// both modes). A `host=` socket directory replaces the authority's host.
+fn writer_url(url: &str) -> Result<(String, Option<String>), String> {
     let Some((base, query)) = url.split_once('?') else {
         return Ok((url.to_string(), None));
     };
@@ -768,7 +773,7 @@ mod tests {
         let _ = std::fs::remove_file(path);
         // A socket directory replaces the authority's host, keeping its port.
         let (url, _) =
-            verify_params("postgres://u:p@localhost:5433/x?host=/var/run/postgresql").unwrap();
+            writer_url("postgres://u:p@localhost:5433/x?host=/var/run/postgresql").unwrap();
         assert_eq!(url, "postgres://u:p@/x?host=/var/run/postgresql&port=5433");
         let c = Connector::new(&url, UNUSED).unwrap();
         assert_eq!(c.config.get_ports(), &[5433]);

@@ -155,8 +155,7 @@ pub async fn gather(
     amount_minor: i64,
     now: i64,
 ) -> ApiResult<Facts> {
-    let since = now.saturating_sub(WINDOW_MS);
-    let split_since = now.saturating_sub(SPLIT_WINDOW_MS);
+    let (since, split_since) = windows(now);
     let row: AnyRow = sqlx::query(GATHER)
         .bind(pan_token)
         .bind(since)
@@ -207,10 +206,11 @@ pub async fn spend_nonce_and_gather(
              SELECT g.*, (SELECT COUNT(*) FROM spent) AS nonce_fresh FROM ({GATHER}) g"
         )
     });
+    let (since, split_since) = windows(now);
     let row: AnyRow = sqlx::query(SQL.as_str())
         .bind(pan_token)
-        .bind(now.saturating_sub(WINDOW_MS))
-        .bind(now.saturating_sub(SPLIT_WINDOW_MS))
+        .bind(since)
+        .bind(split_since)
         .bind(terminal_id)
         .bind(merchant_id)
         .bind(nonce.0)
@@ -248,8 +248,8 @@ pub static SPEND_GATHER_AND_OPEN_ACCOUNT: std::sync::LazyLock<String> = std::syn
     },
 );
 
-/// The window starts [`SPEND_GATHER_AND_OPEN_ACCOUNT`] takes: facts since,
-/// split payments since.
+/// Where the risk windows start at `now`: facts since, split payments
+/// since (the parameters $2 and $3 of [`GATHER`]).
 pub fn windows(now: i64) -> (i64, i64) {
     (
         now.saturating_sub(WINDOW_MS),
@@ -267,8 +267,7 @@ pub fn gather_sqlite(
     now: i64,
 ) -> ApiResult<Facts> {
     use crate::sqlite_writer::{db, positional};
-    let since = now.saturating_sub(WINDOW_MS);
-    let split_since = now.saturating_sub(SPLIT_WINDOW_MS);
+    let (since, split_since) = windows(now);
     let n = |v: i64| usize::try_from(v).unwrap_or(0);
     conn.prepare_cached(&positional(GATHER))
         .and_then(|mut s| {

@@ -12,10 +12,11 @@
 // $PROBE_OUT (default /tmp/mem-probe)/<label>-*.png.
 
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { NUDGE_START, NUDGE_STOP } from "./nudge.mjs";
+import { byMapping, childrenOf, mapsMesa, nameOf, pidsOf, pssOf, rssOf } from "./procfs.mjs";
 
 const app = resolve(process.argv[2]);
 const label = process.argv[3] ?? "default";
@@ -87,45 +88,12 @@ async function screenshot(name) {
   }
 }
 
-function field(text, name) {
-  const m = text.match(new RegExp(`${name}:\\s+(\\d+) kB`));
-  return m ? Number(m[1]) / 1024 : 0;
-}
-const read = (p) => {
-  try {
-    return readFileSync(p, "utf8");
-  } catch {
-    return "";
-  }
-};
 function appPid() {
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (readlinkSync(`/proc/${d}/exe`) === app) return Number(d);
-    } catch {}
-  }
-  return 0;
-}
-function childrenOf(pid) {
-  const res = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    const stat = read(`/proc/${d}/stat`);
-    if (!stat) continue;
-    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    if (ppid === pid) res.push(Number(d), ...childrenOf(Number(d)));
-  }
-  return res;
+  return pidsOf(app)[0] ?? 0;
 }
 function proc(pid) {
-  const status = read(`/proc/${pid}/status`);
-  const rollup = read(`/proc/${pid}/smaps_rollup`);
-  const name = (status.match(/Name:\s+(\S+)/) ?? [])[1];
   const r = (x) => Math.round(x * 10) / 10;
-  // Whether Mesa's driver (and the libLLVM it links) is mapped.
-  const mesa = /_dri\.so|libLLVM/.test(read(`/proc/${pid}/maps`));
-  return { pid, name, rssMiB: r(field(status, "VmRSS")), anonMiB: r(field(status, "RssAnon")), pssMiB: r(field(rollup, "Pss")), mesa };
+  return { pid, name: nameOf(pid), rssMiB: r(rssOf(pid)), anonMiB: r(rssOf(pid, "RssAnon")), pssMiB: r(pssOf(pid)), mesa: mapsMesa(pid) };
 }
 function memory() {
   const pid = appPid();
@@ -133,24 +101,6 @@ function memory() {
   const kids = childrenOf(pid).map(proc);
   const a = proc(pid);
   return { app: a, children: kids, totalPssMiB: Math.round(a.pssMiB + kids.reduce((x, k) => x + k.pssMiB, 0)) };
-}
-// Rss per mapped file (anonymous mappings together), biggest first.
-function byMapping(pid, top = 14) {
-  const sums = new Map();
-  let cur = "";
-  for (const line of read(`/proc/${pid}/smaps`).split("\n")) {
-    const head = line.match(/^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/);
-    if (head) {
-      cur = head[1] || "[anon]";
-      continue;
-    }
-    const m = line.match(/^Rss:\s+(\d+) kB/);
-    if (m) sums.set(cur, (sums.get(cur) ?? 0) + Number(m[1]));
-  }
-  return [...sums.entries()]
-    .sort((x, y) => y[1] - x[1])
-    .slice(0, top)
-    .map(([k, v]) => `${(v / 1024).toFixed(1)} ${k.replace(/^.*\//, "")}`);
 }
 
 const result = { label, env: extra };

@@ -8,11 +8,12 @@
 // ../.tools/bin.
 
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NUDGE_START, NUDGE_STOP } from "./nudge.mjs";
+import { childrenOf, mapsMesa, pidsOf, pssOf, rssOf } from "./procfs.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../..");
@@ -199,52 +200,8 @@ async function cardPayment(s, digits, card, status) {
 // Memory of the app and the WebKit processes it started, in MiB: RSS
 // (counts shared libraries in full), anonymous RSS (its own heap), and PSS
 // (shared pages split among the processes that map them).
-function field(text, name) {
-  const m = text.match(new RegExp(`${name}:\\s+(\\d+) kB`));
-  return m ? Number(m[1]) / 1024 : 0;
-}
-function rssOf(pid, name = "VmRSS") {
-  try {
-    return field(readFileSync(`/proc/${pid}/status`, "utf8"), name);
-  } catch {
-    return 0;
-  }
-}
-function pssOf(pid) {
-  try {
-    return field(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"), "Pss");
-  } catch {
-    return 0;
-  }
-}
-function mapsMesa(pid) {
-  try {
-    return /_dri\.so|libLLVM/.test(readFileSync(`/proc/${pid}/maps`, "utf8"));
-  } catch {
-    return null;
-  }
-}
 function appPids() {
-  const pids = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (readlinkSync(`/proc/${d}/exe`) === app) pids.push(Number(d));
-    } catch {}
-  }
-  return pids;
-}
-function childrenOf(pid) {
-  const out = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) out.push(Number(d), ...childrenOf(Number(d)));
-    } catch {}
-  }
-  return out;
+  return pidsOf(app);
 }
 // Seconds since the app process started, from /proc (clock ticks of 10 ms).
 function appAgeMs() {
