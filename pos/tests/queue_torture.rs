@@ -14,7 +14,7 @@ use pos::pay::{field_55, open_terminal};
 use pos::queue::{Admission, EntryKind, EntryState, OfflineLimits};
 use pos::sync::{now_ms, PaymentRequest};
 use std::collections::BTreeSet;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -116,20 +116,32 @@ fn queue_survives_kill_9() {
             })
             .spawn()
             .unwrap();
-        // Anywhere from start-up to well into the run.
-        std::thread::sleep(Duration::from_millis(20 + random_u64() % 600));
+        // Anywhere from start-up to well into the run. Counted in accepted
+        // payments rather than time: on a fast machine a timed kill came
+        // after the child had finished, and the test then killed nothing.
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut out = String::new();
+        let kill_after = random_u64() % ((PAYMENTS - accepted.len()) as u64 / 4 + 1);
+        if kill_after == 0 {
+            std::thread::sleep(Duration::from_millis(20 + random_u64() % 200));
+        } else {
+            let mut seen = 0;
+            while seen < kill_after {
+                let before = out.len();
+                if stdout.read_line(&mut out).unwrap() == 0 {
+                    break;
+                }
+                if out[before..].contains("accepted ") {
+                    seen += 1;
+                }
+            }
+        }
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             kills += 1;
         }
         child.wait().unwrap();
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
+        stdout.read_to_string(&mut out).unwrap();
         let before = accepted.len();
         accepted.extend(
             out.lines()
