@@ -8,8 +8,18 @@
 #
 # BIN_DIR holds softpos-acquirer and loadgen (default target/release).
 # ACQ_BENCH_SERVE_ARGS adds server options (e.g. --sqlite-synchronous normal,
-# --db-connections 8). ACQ_BENCH_REQUESTS sets authorizations per line
-# (default 10000), ACQ_BENCH_RATE the open-loop rate (default 1000/s).
+# --db-connections 8). ACQ_BENCH_REQUESTS sets the closed-loop
+# authorizations per line (default 10000), ACQ_BENCH_RATE the open-loop rate
+# (default 1000/s) and ACQ_BENCH_OPEN_SECS its length (default 60 s).
+#
+# The open loop is the latency a shop sees in service, so it runs on a
+# database that is not empty (ACQ_BENCH_WARMUP authorizations first, default
+# 10000, not timed) and for a whole minute, which takes in what a database
+# in service does: autovacuum's passes and the kernel writing dirty pages
+# back. A 10-second window on a new database measured whether one of those
+# fell inside it (p99 3-11 ms for the same code). Each second's p99 is kept,
+# and the summary names the worst second too, so a stall is not averaged
+# away.
 # Each result is followed by the CPU time per authorization (user+system,
 # over the timed run only) of the acquirer, of all postgres processes and of
 # the load generator: less noisy than rates on a shared machine.
@@ -26,6 +36,8 @@ LOADGEN_BINARY=10ad6e0000000000000000000000000000000000000000000000000000000000
 PG_PORT="${SOFTPOS_PG_PORT:-5432}"
 REQUESTS="${ACQ_BENCH_REQUESTS:-10000}"
 RATE="${ACQ_BENCH_RATE:-1000}"
+OPEN_SECS="${ACQ_BENCH_OPEN_SECS:-60}"
+WARMUP="${ACQ_BENCH_WARMUP:-10000}"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
@@ -48,13 +60,20 @@ stop() {
 }
 
 load() { # $1: label, rest: loadgen args
-    local label=$1 out; shift
+    local label=$1 out worst; shift
     printf '%-28s load %s | ' "$label" "$(cut -d' ' -f1-3 /proc/loadavg)"
     out="$(RUST_LOG=warn "$BIN/loadgen" --url "http://127.0.0.1:$PORT" --admin-token "$TOKEN" \
         --server-pid "$SERVER" "$@" 2>/dev/null)"
+    # Per-second lines (--timeline) become one: seconds over 10 ms, worst.
+    worst="$(echo "$out" | awk '/^ *second/ { p = $0; sub(/.*p99 */, "", p); p += 0; n++
+            if (p > 10) over++; if (p > w) { w = p; at = $2 } }
+        END { if (n) printf "    per second: p99 over 10 ms in %d of %d s, worst %.2f ms (second %s)\n", over, n, w, at }')"
+    out="$(echo "$out" | grep -v '^ *second')"
     echo "$out"
+    if [ -n "$worst" ]; then echo "$worst"; fi
     # One line per run for the summary: label, rate, p99, CPU figures.
-    echo "$label|$(echo "$out" | tr '\n' ' ')" >>"$TMP/results"
+    echo "$label|$(echo "$out" | tr '\n' ' ')|$(echo "$worst" | sed -n 's/.*worst \([0-9.]*\) ms.*/\1/p')" \
+        >>"$TMP/results"
 }
 
 fresh_pg() { # prints a URL to a new, empty database
@@ -87,7 +106,8 @@ pg "dropdb -p $PG_PORT --if-exists acqbench_pgbench; createdb -p $PG_PORT acqben
 pg "pgbench -p $PG_PORT -q -i -s 10 acqbench_pgbench" >/dev/null 2>&1
 pgbench_runs
 
-echo "== acquirer: $REQUESTS authorizations per line, fresh database each"
+echo "== acquirer: fresh database each line; closed loop $REQUESTS authorizations," \
+    "open loop $OPEN_SECS s at $RATE/s after $WARMUP untimed"
 for r in $(seq 1 "$RUNS"); do
     for db in sqlite postgres; do
         if [ $db = sqlite ]; then url="sqlite:$TMP/bench-$r.db"; else url="$(fresh_pg "$r")"; fi
@@ -96,7 +116,8 @@ for r in $(seq 1 "$RUNS"); do
         stop
         if [ $db = sqlite ]; then url="sqlite:$TMP/bench-$r-open.db"; else url="$(fresh_pg "${r}_open")"; fi
         serve "$url"
-        load "$db open loop $RATE/s" --terminals 32 --requests "$REQUESTS" --rate "$RATE"
+        load "$db open loop $RATE/s" --terminals 32 --requests $((RATE * OPEN_SECS)) --rate "$RATE" \
+            --warmup "$WARMUP" --timeline
         stop
     done
 done
@@ -118,7 +139,10 @@ awk -F'|' -v pgb="$TMP/pgbench" '
         acq = $2; sub(/.*acquirer /, "", acq); sub(/ ms.*/, "", acq)
         pgc = 0; if ($2 ~ /postgres /) { pgc = $2; sub(/.*postgres /, "", pgc); sub(/ ms.*/, "", pgc) }
         db = ($1 ~ /^sqlite/) ? "sqlite" : "postgres"
-        if ($1 ~ /open loop/) { open[db] = open[db] " " p99; if (p99 + 0 > 10) openbad[db] = 1 }
+        if ($1 ~ /open loop/) {
+            open[db] = open[db] " " p99; if (p99 + 0 > 10) openbad[db] = 1
+            if ($3 != "") worst[db] = worst[db] " " $3
+        }
         else {
             closed[db] = closed[db] " " rate; cpu[db] = cpu[db] " " acq "+" pgc
             if (!cmin[db] || rate + 0 < cmin[db]) cmin[db] = rate + 0
@@ -137,6 +161,6 @@ awk -F'|' -v pgb="$TMP/pgbench" '
         printf "SQLite closed loop auth/s:%s: >= 2,000: %s\n", closed["sqlite"],
             (cmin["sqlite"] >= 2000) ? "met" : "not met"
         printf "  CPU per authorization (acquirer+postgres, ms):%s\n", cpu["sqlite"]
-        for (db in open) printf "%s open loop p99 (ms):%s: <= 10 ms: %s\n", db, open[db],
-            openbad[db] ? "not met" : "met"
+        for (db in open) printf "%s open loop p99 (ms):%s: <= 10 ms: %s (p99 of the worst second:%s)\n",
+            db, open[db], openbad[db] ? "not met" : "met", worst[db]
     }' "$TMP/results"

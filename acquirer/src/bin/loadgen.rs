@@ -24,6 +24,7 @@ use acquirer::sim::{luhn_pan, send_json, Prepared, SimCard, SimTerminal};
 use clap::Parser;
 use cryptogram::Cvn;
 use serde_json::json;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The binary hash the simulated terminals report; start the acquirer with
@@ -32,6 +33,10 @@ const LOADGEN_BINARY: &str = "10ad6e00000000000000000000000000000000000000000000
 const IMK: [u8; 16] = [
     0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0xFE, 0xDC, 0xBA, 0x98, 0x76, 0x54, 0x32, 0x10,
 ];
+
+/// Longest open-loop run, well inside the acquirer's 2-minute request
+/// skew once preparation and warm-up are counted.
+const MAX_RUN_SECS: u64 = 90;
 
 #[derive(Parser)]
 #[command(about = "Drive authorizations against a local softpos-acquirer")]
@@ -61,6 +66,21 @@ struct Args {
     /// one, 7.6-8.0 ms with two, back to back).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Serial number of the first virtual card. Runs against one database
+    /// need distinct cards, or the risk rules (rightly) see one card paying
+    /// again and again and the run measures declines.
+    #[arg(long, default_value_t = 0)]
+    first_card: u64,
+    /// Authorizations sent closed loop before the timed run, on other
+    /// cards and not counted: a database in service is not empty, and its
+    /// tables have had their first autovacuum and statistics.
+    #[arg(long, default_value_t = 0)]
+    warmup: usize,
+    /// Also print, per second of the run, the count, p99 and maximum
+    /// latency: shows whether a high percentile comes from steady service
+    /// or from one stall.
+    #[arg(long)]
+    timeline: bool,
 }
 
 fn loopback(url: &str) -> bool {
@@ -92,6 +112,17 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let terminals = args.terminals.clamp(1, 1024);
     let requests = args.requests.clamp(1, 1_000_000);
+    // Requests are signed before the clock starts, and the acquirer refuses
+    // one whose timestamp is over 2 minutes old: a longer open loop would
+    // measure refusals.
+    if args.rate > 0 && requests as u64 / args.rate > MAX_RUN_SECS {
+        return Err(format!(
+            "an open loop of {requests} requests at {}/s lasts over {MAX_RUN_SECS} s; \
+             requests signed before it would be too old for the acquirer by the end",
+            args.rate
+        )
+        .into());
+    }
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(terminals)
         .build()?;
@@ -119,9 +150,15 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .to_string();
 
     eprintln!("enrolling and attesting {terminals} terminals, preparing {requests} requests...");
-    let mut work: Vec<(SimTerminal, Vec<Prepared>)> = Vec::with_capacity(terminals);
+    let warmup = args.warmup.min(1_000_000);
     let per = requests.div_ceil(terminals);
-    let mut left = requests;
+    let warm_per = warmup.div_ceil(terminals);
+    // Measured cards first, then the warm-up's, so that a run with the same
+    // --first-card and no warm-up pays with the same cards.
+    let warm_first = args.first_card + (per * terminals) as u64;
+    let mut work: Vec<(Arc<SimTerminal>, Vec<Prepared>)> = Vec::with_capacity(terminals);
+    let mut warm: Vec<(Arc<SimTerminal>, Vec<Prepared>)> = Vec::with_capacity(terminals);
+    let (mut left, mut warm_left) = (requests, warmup);
     for i in 0..terminals {
         let c = send_json(
             &http,
@@ -137,21 +174,31 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         if at.status != 200 {
             return Err(format!("attestation refused ({}): start the acquirer with --allow-binary {LOADGEN_BINARY} --allow-emulator", at.body).into());
         }
+        let w = warm_per.min(warm_left);
+        warm_left -= w;
         let n = per.min(left);
         left -= n;
-        let mut reqs = Vec::with_capacity(n);
-        for k in 0..n {
-            // A card per payment, as in a shop: one card paying thousands of
-            // times a minute would be (rightly) stopped by the risk rules.
-            let serial = (i * per + k) as u64;
-            let mut card = SimCard::new(&luhn_pan("4999", serial, 16), Cvn::Visa18, IMK);
-            let un = acquirer::util::random_bytes::<4>();
-            let amount = 100 + (k % 900) as u64;
-            let body = json!({ "tsc": k + 1, "mcc": "5411", "amount_minor": amount, "currency": 978,
-                "icc_data": card.icc_data(amount, 978, un, false)? });
-            reqs.push(t.prepare("POST", "/v1/authorizations", &body, true)?);
-        }
+        // Warm-up payments come first on each terminal: its transaction
+        // counter only goes up.
+        let warm_reqs = payments(&mut t, warm_first + (i * warm_per) as u64, w, 1)?;
+        let reqs = payments(&mut t, args.first_card + (i * per) as u64, n, w + 1)?;
+        let t = Arc::new(t);
+        warm.push((t.clone(), warm_reqs));
         work.push((t, reqs));
+    }
+    eprintln!(
+        "cards {}..{} measured, {}..{} warm-up",
+        args.first_card,
+        warm_first,
+        warm_first,
+        warm_first + (warm_per * terminals) as u64
+    );
+    if warmup > 0 {
+        eprintln!("warming up with {warmup} authorizations...");
+        let (w, _, failed) = closed_loop(warm, Instant::now()).await?;
+        if failed > 0 {
+            eprintln!("warm-up: {failed} of {} not approved", w.len());
+        }
     }
 
     eprintln!("running...");
@@ -159,10 +206,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let server0 = args.server_pid.and_then(pid_cpu_ms);
     let pg0 = postgres_cpu_ms();
     let start = Instant::now();
-    let (all, approved, failed) = if args.rate > 0 {
+    let wall_start = std::time::SystemTime::now();
+    let (samples, approved, failed) = if args.rate > 0 {
         open_loop(work, args.rate, start).await?
     } else {
-        closed_loop(work).await?
+        closed_loop(work, start).await?
     };
     let elapsed = start.elapsed();
     let cpu = own_cpu_ms().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
@@ -172,7 +220,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .zip(server0)
         .map(|(b, a)| b.saturating_sub(a));
     let pg = postgres_cpu_ms().saturating_sub(pg0);
-    let mut all = all;
+    if args.timeline {
+        print_timeline(&samples, wall_start);
+    }
+    let mut all: Vec<Duration> = samples.iter().map(|s| s.latency).collect();
     all.sort();
     let rate = all.len() as f64 / elapsed.as_secs_f64();
     println!(
@@ -201,7 +252,40 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-type Samples = (Vec<Duration>, u64, u64);
+/// One answered request: when it was sent (or due, in open loop) since the
+/// start, and how long its answer took from then.
+struct Sample {
+    at: Duration,
+    latency: Duration,
+}
+
+type Samples = (Vec<Sample>, u64, u64);
+
+/// `n` signed authorization requests of `t`, one virtual card each from
+/// serial `first_card` on, transaction counters from `first_tsc` on.
+fn payments(
+    t: &mut SimTerminal,
+    first_card: u64,
+    n: usize,
+    first_tsc: usize,
+) -> Result<Vec<Prepared>, Box<dyn std::error::Error>> {
+    let mut reqs = Vec::with_capacity(n);
+    for k in 0..n {
+        // A card per payment, as in a shop: one card paying thousands of
+        // times a minute would be (rightly) stopped by the risk rules.
+        let mut card = SimCard::new(
+            &luhn_pan("4999", first_card + k as u64, 16),
+            Cvn::Visa18,
+            IMK,
+        );
+        let un = acquirer::util::random_bytes::<4>();
+        let amount = 100 + (k % 900) as u64;
+        let body = json!({ "tsc": first_tsc + k, "mcc": "5411", "amount_minor": amount, "currency": 978,
+            "icc_data": card.icc_data(amount, 978, un, false)? });
+        reqs.push(t.prepare("POST", "/v1/authorizations", &body, true)?);
+    }
+    Ok(reqs)
+}
 
 /// Whether an answer is an approval; the first failure is shown.
 fn tally(r: Result<acquirer::sim::Answer, acquirer::sim::SimError>, failed_before: bool) -> bool {
@@ -223,7 +307,8 @@ fn tally(r: Result<acquirer::sim::Answer, acquirer::sim::SimError>, failed_befor
 }
 
 async fn closed_loop(
-    work: Vec<(SimTerminal, Vec<Prepared>)>,
+    work: Vec<(Arc<SimTerminal>, Vec<Prepared>)>,
+    start: Instant,
 ) -> Result<Samples, Box<dyn std::error::Error>> {
     let mut tasks = Vec::with_capacity(work.len());
     for (t, reqs) in work {
@@ -237,7 +322,10 @@ async fn closed_loop(
                 } else {
                     failed += 1;
                 }
-                lat.push(t0.elapsed());
+                lat.push(Sample {
+                    at: t0.duration_since(start),
+                    latency: t0.elapsed(),
+                });
             }
             (lat, approved, failed)
         }));
@@ -254,15 +342,13 @@ async fn closed_loop(
 }
 
 async fn open_loop(
-    work: Vec<(SimTerminal, Vec<Prepared>)>,
+    work: Vec<(Arc<SimTerminal>, Vec<Prepared>)>,
     rate: u64,
     start: Instant,
 ) -> Result<Samples, Box<dyn std::error::Error>> {
     // Round-robin over the terminals, as payments in many shops interleave.
-    let mut queues: Vec<(std::sync::Arc<SimTerminal>, std::vec::IntoIter<Prepared>)> = work
-        .into_iter()
-        .map(|(t, r)| (std::sync::Arc::new(t), r.into_iter()))
-        .collect();
+    let mut queues: Vec<(Arc<SimTerminal>, std::vec::IntoIter<Prepared>)> =
+        work.into_iter().map(|(t, r)| (t, r.into_iter())).collect();
     let mut order = Vec::new();
     loop {
         let before = order.len();
@@ -281,14 +367,18 @@ async fn open_loop(
         tokio::time::sleep_until(due.into()).await;
         tasks.push(tokio::spawn(async move {
             let ok = tally(t.send(&p).await, true);
-            (due.elapsed(), ok)
+            let sample = Sample {
+                at: due.duration_since(start),
+                latency: due.elapsed(),
+            };
+            (sample, ok)
         }));
     }
     let mut all = Vec::with_capacity(tasks.len());
     let (mut approved, mut failed) = (0u64, 0u64);
     for t in tasks {
-        let (lat, ok) = t.await?;
-        all.push(lat);
+        let (sample, ok) = t.await?;
+        all.push(sample);
         if ok {
             approved += 1;
         } else {
@@ -299,6 +389,33 @@ async fn open_loop(
         }
     }
     Ok((all, approved, failed))
+}
+
+/// Count, p99 and maximum latency per second of the run, each second with
+/// its UTC time of day, to set beside the database's log.
+fn print_timeline(samples: &[Sample], wall_start: std::time::SystemTime) {
+    let epoch_ms = wall_start
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let mut seconds: std::collections::BTreeMap<u64, Vec<Duration>> = Default::default();
+    for s in samples {
+        seconds.entry(s.at.as_secs()).or_default().push(s.latency);
+    }
+    for (sec, mut lat) in seconds {
+        lat.sort();
+        let ms = (epoch_ms + u128::from(sec) * 1000) % 86_400_000;
+        println!(
+            "    second {sec:>3} ({:02}:{:02}:{:02}.{:03} UTC): {:>5} sent, p99 {:>7.2} ms, max {:>7.2} ms",
+            ms / 3_600_000,
+            ms / 60_000 % 60,
+            ms / 1000 % 60,
+            ms % 1000,
+            lat.len(),
+            percentile(&lat, 99).as_secs_f64() * 1e3,
+            lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        );
+    }
 }
 
 /// This process's CPU time (user + system) in ms, from /proc on Linux
