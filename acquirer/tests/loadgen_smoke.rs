@@ -36,19 +36,22 @@ fn summary(out: &str) -> (u64, u64, f64) {
         .lines()
         .find(|l| l.contains(" authorizations ("))
         .unwrap_or_else(|| panic!("no summary line in {out}"));
-    let number_after = |key: &str| -> f64 {
+    let number_after = |key: &str| -> String {
         let rest = &line[line.find(key).unwrap_or_else(|| panic!("{key} in {line}")) + key.len()..];
-        let n: String = rest
-            .trim_start()
+        rest.trim_start()
             .chars()
             .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .collect();
-        n.parse()
-            .unwrap_or_else(|_| panic!("number after {key} in {line}"))
+            .collect()
     };
-    let approved = number_after("(") as u64;
-    let failed = number_after("approved,") as u64;
-    (approved, failed, number_after("p99"))
+    let count = |key: &str| -> u64 {
+        number_after(key)
+            .parse()
+            .unwrap_or_else(|e| panic!("{key}: {e} in {line}"))
+    };
+    let p99: f64 = number_after("p99")
+        .parse()
+        .unwrap_or_else(|e| panic!("p99: {e} in {line}"));
+    (count("("), count("approved,"), p99)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
