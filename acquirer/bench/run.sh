@@ -19,7 +19,8 @@
 # back. A 10-second window on a new database measured whether one of those
 # fell inside it (p99 3-11 ms for the same code). Each second's p99 is kept,
 # and the summary names the worst second too, so a stall is not averaged
-# away.
+# away; ACQ_BENCH_TIMELINES=<dir> keeps each open-loop run's whole
+# timeline there, to set beside the database's log or vmstat.
 # Each result is followed by the CPU time per authorization (user+system,
 # over the timed run only) of the acquirer, of all postgres processes and of
 # the load generator: less noisy than rates on a shared machine.
@@ -68,6 +69,10 @@ load() { # $1: label, rest: loadgen args
     worst="$(echo "$out" | awk '/^ *second/ { p = $0; sub(/.*p99 */, "", p); p += 0; n++
             if (p > 10) over++; if (p > w) { w = p; at = $2 } }
         END { if (n) printf "    per second: p99 over 10 ms in %d of %d s, worst %.2f ms (second %s)\n", over, n, w, at }')"
+    if [ -n "${ACQ_BENCH_TIMELINES:-}" ] && [ -n "$worst" ]; then
+        mkdir -p "$ACQ_BENCH_TIMELINES"
+        echo "$out" >"$ACQ_BENCH_TIMELINES/$(date -u +%H%M%S)-${label%% *}.txt"
+    fi
     out="$(echo "$out" | grep -v '^ *second')"
     echo "$out"
     if [ -n "$worst" ]; then echo "$worst"; fi
