@@ -8,7 +8,8 @@
 //! this run's alone.
 //!
 //! With SOFTPOS_PAIN001_XSD set to the pain.001.001.09 schema and xmllint
-//! installed, each file is also validated against the schema.
+//! installed, each file is also validated against the schema
+//! (`scripts/pain001-xsd.sh` fetches it; `scripts/test.sh` does so).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
