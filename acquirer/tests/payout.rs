@@ -431,6 +431,25 @@ async fn payout_file_pays_each_merchant_to_its_own_account() {
         assert!(f2.transfers.iter().any(|t| t.end_to_end == se));
         let s = w.srv.get(ADMIN, &format!("{path}/summary")).await;
         assert_eq!(s.body["files"].as_array().unwrap().len(), 2, "{:?}", s.body);
+        // The merchant's statement names the files that paid its batch: both,
+        // as both list it (only one of them may go to the bank).
+        let day1 = w.today();
+        let st = w
+            .srv
+            .get(
+                ADMIN,
+                &format!("/v1/merchants/{a}/statement?from={day1}&to={day1}"),
+            )
+            .await;
+        assert_eq!(st.status, 200, "{:?}", st.body);
+        assert_eq!(
+            st.body["payout_files"],
+            json!([
+                { "msg_id": f.msg_id, "settlement_date": date, "created_ms": st.body["payout_files"][0]["created_ms"], "settlement_ids": [sa] },
+                { "msg_id": f2.msg_id, "settlement_date": date, "created_ms": st.body["payout_files"][1]["created_ms"], "settlement_ids": [sa] },
+            ]),
+            "{db}"
+        );
 
         // Next day: a merchant whose IBAN has a typo (onboarding takes any
         // 8-64 letters and digits) stops the file, and is named.
