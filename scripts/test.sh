@@ -27,6 +27,11 @@ pg_out="$(bash scripts/postgres.sh)"
 echo "$pg_out" | grep -v '^export '
 eval "$(echo "$pg_out" | grep '^export ')"
 
+step "pain.001 schema (the acquirer's payout files are validated against it)"
+xsd_out="$(bash scripts/pain001-xsd.sh)"
+echo "$xsd_out" | grep -v '^export ' || true
+eval "$(echo "$xsd_out" | grep '^export ' || true)"
+
 mkdir -p target
 step "tests"
 cargo test --workspace --all-features --quiet 2>&1 | tee target/test-output.txt

@@ -47,6 +47,9 @@ pub struct Policy {
     pub max_request_skew_ms: i64,
     /// Lifetime of an activation code.
     pub activation_ttl_ms: i64,
+    /// The acquirer's own account, debited by the payout files; without it
+    /// `GET /v1/payouts/{date}` answers 409 saying how to configure it.
+    pub payout: Option<crate::payout::PayoutAccount>,
 }
 
 impl Default for Policy {
@@ -54,6 +57,7 @@ impl Default for Policy {
         Policy {
             max_request_skew_ms: 2 * 60_000,
             activation_ttl_ms: 7 * 24 * 3_600_000,
+            payout: None,
         }
     }
 }
@@ -83,6 +87,11 @@ pub fn router(state: Shared) -> Router {
         .route(
             "/v1/merchants/{id}/review",
             post(crate::review::schedule_review),
+        )
+        .route("/v1/payouts/{settlement_date}", get(crate::payout::file))
+        .route(
+            "/v1/payouts/{settlement_date}/summary",
+            get(crate::payout::summary),
         )
         .route("/v1/issuer/ranges", post(t::add_issuer_range))
         .route("/v1/issuer/cards", post(t::set_card))

@@ -2,9 +2,11 @@
 //! terminals under merchants, verifies their attestation and signed
 //! requests, runs an issuer simulator over the virtual cards' test keys,
 //! records authorizations, reversals, refunds, voids and offline advices,
-//! and settles and reports per merchant. Storage is SQLite (default, one
-//! file; payments committed in groups by one writer thread) or PostgreSQL
-//! (payments committed in groups by a few writer tasks), with one schema.
+//! settles and reports per merchant, and writes the payout file (ISO 20022
+//! pain.001) that pays each merchant's settlements to its own account.
+//! Storage is SQLite (default, one file; payments committed in groups by
+//! one writer thread) or PostgreSQL (payments committed in groups by a few
+//! writer tasks), with one schema.
 //!
 //! It must never store, log or answer a clear PAN (only an HMAC token and
 //! masked digits), never accept a terminal request that is unsigned,
@@ -21,6 +23,7 @@ pub mod error;
 pub mod issuer;
 pub mod keys;
 pub mod merchant;
+pub mod payout;
 pub mod pg_writer;
 pub mod qr;
 pub mod qr_wallet;

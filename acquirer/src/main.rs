@@ -52,6 +52,25 @@ enum Cmd {
         /// PEM private key of --tls-cert.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// IBAN of the acquirer's own account, debited by the settlement
+        /// payout files (GET /v1/payouts/{date}, ISO 20022 pain.001.001.09);
+        /// spaces allowed. Without it payout files are refused (409), except
+        /// under --demo, which uses the example IBAN NL91ABNA0417164300.
+        #[arg(long, env = "SOFTPOS_PAYOUT_ACCOUNT", value_name = "IBAN")]
+        payout_account: Option<String>,
+        /// The account holder's name in the payout files (at most 70
+        /// characters are written).
+        #[arg(
+            long,
+            env = "SOFTPOS_PAYOUT_NAME",
+            value_name = "NAME",
+            default_value = "SoftPOS Acquirer"
+        )]
+        payout_name: String,
+        /// BIC of the bank holding --payout-account, if the bank wants it in
+        /// the file (otherwise the file says NOTPROVIDED).
+        #[arg(long, env = "SOFTPOS_PAYOUT_BIC", value_name = "BIC")]
+        payout_bic: Option<String>,
     },
 }
 
@@ -76,7 +95,33 @@ async fn main() -> std::process::ExitCode {
         tls_key,
         sqlite_synchronous,
         db_connections,
+        payout_account,
+        payout_name,
+        payout_bic,
     } = cmd;
+    let payout = match (payout_account, demo) {
+        (Some(iban), _) => Some((iban, payout_name)),
+        (None, true) => Some((
+            acquirer::payout::DEMO_PAYOUT_ACCOUNT.to_string(),
+            payout_name,
+        )),
+        (None, false) => {
+            println!("note: no --payout-account given: payout files are refused until one is");
+            None
+        }
+    };
+    let payout = match payout {
+        Some((iban, name)) => {
+            match acquirer::payout::PayoutAccount::new(&iban, &name, payout_bic.as_deref()) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    eprintln!("softpos-acquirer: --payout-account: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            }
+        }
+        None => None,
+    };
     let tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => match load_tls(&cert, &key) {
             Ok(c) => Some(c),
@@ -102,7 +147,10 @@ async fn main() -> std::process::ExitCode {
         database,
         listen,
         admin_token,
-        policy: Policy::default(),
+        policy: Policy {
+            payout,
+            ..Policy::default()
+        },
         attestation,
         clock: Clock::System,
     };

@@ -775,6 +775,7 @@ pub async fn merchant_statement(
         .iter()
         .map(settlement_from_row)
         .collect::<ApiResult<Vec<_>>>()?;
+    let payout_files = payout_files_of(st, &batches).await?;
     // What reaches the settlement account on each date: paid batches and
     // the lines still waiting for theirs.
     let mut payouts = std::collections::BTreeMap::<&str, (i64, bool)>::new();
@@ -797,9 +798,47 @@ pub async fn merchant_statement(
         "lines": lines,
         "settlements": batches,
         "payouts": payouts,
+        "payout_files": payout_files,
         "totals": { "gross_minor": gross, "fees_minor": fees, "net_minor": net, "count": lines.len() },
         "history": { "chain_valid": chain_valid(&history), "entries": history },
     }))
+}
+
+/// The payout files (see [`crate::payout`]) that contain any of `batches`:
+/// MsgId, settlement date, creation time and which of these batches each
+/// pays. A batch in two files was offered to the bank twice.
+async fn payout_files_of(st: &Shared, batches: &[Settlement]) -> ApiResult<Vec<serde_json::Value>> {
+    let (Some(first), Some(last)) = (
+        batches.iter().map(|b| b.settlement_date.as_str()).min(),
+        batches.iter().map(|b| b.settlement_date.as_str()).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let ours: std::collections::HashSet<&str> =
+        batches.iter().map(|b| b.settlement_id.as_str()).collect();
+    let rows: Vec<AnyRow> = sqlx::query(
+        "SELECT msg_id, settlement_date, settlement_ids, created_ms FROM payout_files \
+         WHERE settlement_date >= $1 AND settlement_date <= $2 ORDER BY created_ms, msg_id",
+    )
+    .bind(first)
+    .bind(last)
+    .fetch_all(&st.store.pool)
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let ids: String = col(r, "settlement_ids")?;
+        let ids: Vec<String> = serde_json::from_str(&ids).map_err(ApiError::internal)?;
+        let paid: Vec<&String> = ids.iter().filter(|i| ours.contains(i.as_str())).collect();
+        if !paid.is_empty() {
+            out.push(serde_json::json!({
+                "msg_id": col::<String>(r, "msg_id")?,
+                "settlement_date": col::<String>(r, "settlement_date")?,
+                "created_ms": col::<i64>(r, "created_ms")?,
+                "settlement_ids": paid,
+            }));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_risk_indexes.sql")),
     (10, include_str!("../migrations/0010_qr.sql")),
     (11, include_str!("../migrations/0011_merchant_review.sql")),
+    (12, include_str!("../migrations/0012_payout_files.sql")),
 ];
 
 #[derive(Clone)]
