@@ -172,19 +172,8 @@ pub fn clean_text(s: &str, max: usize) -> String {
     cleaned.trim().chars().take(max).collect::<String>()
 }
 
-/// Integer minor units as a decimal string in major units with `exponent`
-/// fraction digits: (123456, 2) → "1234.56", (1500, 0) → "1500",
-/// (5, 3) → "0.005". Integer arithmetic only.
-pub fn format_minor(minor: u128, exponent: u8) -> String {
-    let digits = minor.to_string();
-    let e = usize::from(exponent);
-    if e == 0 {
-        return digits;
-    }
-    let padded = format!("{digits:0>width$}", width = e + 1);
-    let (int, frac) = padded.split_at(padded.len() - e);
-    format!("{int}.{frac}")
-}
+/// Minor units as the file's decimal text (see [`kernel::money::decimal`]).
+pub use kernel::money::decimal as format_minor;
 
 /// Whether an amount fits the schema's decimals (18 digits in all, the
 /// leading zero of "0.05" not counted).

@@ -243,6 +243,24 @@ impl<'de> Deserialize<'de> for Currency {
     }
 }
 
+/// Minor units as a plain decimal by the currency's exponent, for formats
+/// that carry amounts as text (EMVCo QR, ISO 20022): (123456, 2) → "1234.56",
+/// (5, 3) → "0.005", (1500, 0) → "1500". Integer arithmetic only; `u128` so
+/// that sums of many amounts (control sums) fit too.
+pub fn decimal(minor: u128, exponent: u8) -> String {
+    let digits = minor.to_string();
+    let e = usize::from(exponent);
+    if e == 0 {
+        return digits;
+    }
+    let padded = format!("{digits:0>width$}", width = e.saturating_add(1));
+    let split = padded.len().saturating_sub(e);
+    match (padded.get(..split), padded.get(split..)) {
+        (Some(int), Some(frac)) => format!("{int}.{frac}"),
+        _ => padded,
+    }
+}
+
 /// An amount in minor units of its currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Amount {

@@ -438,16 +438,7 @@ fn check_lengths(o: &DataObject, parent: &str) -> Result<(), MpmError> {
 /// "23.72" for 2372 minor units of a two-decimal currency, "1500" for yen:
 /// integer arithmetic only.
 pub fn format_amount(amount: Amount) -> String {
-    let exp = usize::from(amount.currency.exponent);
-    if exp == 0 {
-        return amount.minor.to_string();
-    }
-    let digits = format!("{:0width$}", amount.minor, width = exp.saturating_add(1));
-    let split = digits.len().saturating_sub(exp);
-    match (digits.get(..split), digits.get(split..)) {
-        (Some(major), Some(minor)) => format!("{major}.{minor}"),
-        _ => digits,
-    }
+    kernel::money::decimal(u128::from(amount.minor), amount.currency.exponent)
 }
 
 /// Reads an amount (ID 54 or 56) into minor units of `currency`: digits with
